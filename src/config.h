@@ -1,0 +1,129 @@
+/*
+ * config.h - the INI configuration: parsed with inih into struct config.
+ *
+ * Every value is copied (inih's strings live only during its callback) and
+ * every default is set in one place, config_defaults().  Errors name the
+ * file, the line, the key and the reason: "FILE:LINE: key: message".
+ *
+ * File layout (see etc/wsgate.ini for the commented example):
+ *
+ *   [gateway]   listen (repeatable, or comma-separated), max_connections,
+ *               log_level, access_log
+ *   [limits]    handshake_timeout, max_request_line, max_header_bytes,
+ *               max_headers, buffer_limit, max_message, max_frame,
+ *               idle_timeout, ping_interval, pong_timeout, close_timeout,
+ *               drain_timeout
+ *   [route PATH]  upstream (host:port, [v6]:port, unix:/path or echo),
+ *               subprotocols, frame_type (binary|text), connect_timeout,
+ *               on_reset (close|abort), and the close-code overrides
+ *               code_refused, code_unreachable, code_timeout, code_dns,
+ *               code_reset
+ */
+#ifndef WSGATE_CONFIG_H
+#define WSGATE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "log.h"
+
+enum upstream_kind {
+	UPSTREAM_TCP,  /* host:port; host is an IP literal or a name */
+	UPSTREAM_UNIX, /* unix:/path */
+	UPSTREAM_ECHO, /* built-in echo */
+};
+
+enum frame_type {
+	FRAME_BINARY,
+	FRAME_TEXT,
+};
+
+struct config_listen {
+	char *text;                   /* as written, for logs */
+	struct sockaddr_storage addr; /* resolved numerically at load */
+	socklen_t addr_len;
+	int line;
+};
+
+struct config_route {
+	char *path;                  /* exact URL path, starts with '/' */
+	enum upstream_kind kind;
+	char *upstream;              /* as written, for logs */
+	char *host;                  /* TCP: name or literal (no brackets) */
+	uint16_t port;               /* TCP */
+	char *unix_path;             /* UNIX */
+	char **subprotocols;         /* accepted, in configured order */
+	size_t n_subprotocols;
+	enum frame_type frame_type;  /* of frames sent to the browser */
+	uint64_t connect_timeout_ms;
+	bool abort_on_reset;         /* upstream RST -> TCP RST to the client */
+	/* Close codes sent to the browser (RFC 6455 7.4; 1005/1006/1015 are
+	   refused at load). */
+	uint16_t code_refused;       /* connection refused */
+	uint16_t code_unreachable;   /* other connect errors */
+	uint16_t code_timeout;       /* connect timeout */
+	uint16_t code_dns;           /* name resolution failed */
+	uint16_t code_reset;         /* upstream reset mid-stream */
+	int line;                    /* line of the [route ...] header */
+};
+
+struct config_limits {
+	uint64_t handshake_timeout_ms;
+	size_t max_request_line;
+	size_t max_header_bytes;
+	size_t max_headers;
+	size_t buffer_limit;         /* queued bytes per direction */
+	uint64_t max_message;        /* echo route: bigger -> 1009 */
+	size_t max_frame;            /* upstream -> browser frame split */
+	uint64_t idle_timeout_ms;    /* 0 = off */
+	uint64_t ping_interval_ms;   /* 0 = off */
+	uint64_t pong_timeout_ms;
+	uint64_t close_timeout_ms;
+	uint64_t drain_timeout_ms;
+};
+
+struct config {
+	char *file;
+	struct config_listen *listens;
+	size_t n_listens;
+	struct config_route *routes;
+	size_t n_routes;
+	unsigned max_connections;
+	enum log_level log_level;
+	bool access_log;
+	struct config_limits limits;
+};
+
+/*
+ * Load FILE.  Returns a new config (free with config_free) or NULL with a
+ * message "FILE:LINE: key: reason" (or "FILE: reason") in ERR.
+ */
+struct config *config_load(const char *file, char *err, size_t errlen);
+
+/* Same, from a string; NAME is used in messages in place of the file. */
+struct config *config_load_string(const char *text, const char *name,
+				  char *err, size_t errlen);
+
+/* Free C and everything it owns; NULL is fine. */
+void config_free(struct config *c);
+
+/* The route whose path equals PATH (LEN bytes), or NULL. */
+const struct config_route *config_find_route(const struct config *c,
+					     const char *path, size_t len);
+
+/* "64k", "1m", "1g", "123" (bytes, 1024-based units) -> *OUT; 0 or -1. */
+int config_parse_size(const char *s, uint64_t *out);
+
+/* "500ms", "30s", "5m", "1h", "0" (bare number: seconds) -> *OUT ms; 0 or -1. */
+int config_parse_duration(const char *s, uint64_t *out_ms);
+
+/*
+ * "127.0.0.1:8080", "[::1]:8080", ":8080" (all IPv4), "*:8080" -> sockaddr;
+ * numeric only.  0 or -1.
+ */
+int config_parse_listen(const char *s, struct sockaddr_storage *ss,
+			socklen_t *len);
+
+#endif

@@ -1,0 +1,145 @@
+/*
+ * main.c - wsgate: command line, signals and the event loop (wiring only).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "log.h"
+#include "server.h"
+
+#define DEFAULT_CONFIG "/etc/wsgate/wsgate.ini"
+
+/* Print usage to F. */
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: wsgate [-t] [-c FILE]\n"
+		"       wsgate -V | -h\n"
+		"\n"
+		"WebSocket-to-TCP gateway: bridges RFC 6455 clients to TCP or\n"
+		"unix-socket services listed in an INI file.\n"
+		"\n"
+		"  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
+		"  -t       check the configuration and exit (0 when valid)\n"
+		"  -V       print the version and exit\n"
+		"  -h       print this help and exit\n"
+		"\n"
+		"Runs in the foreground and logs to stderr. SIGTERM or SIGINT:\n"
+		"stop accepting, send Close 1001 to every client, exit within\n"
+		"drain_timeout.\n");
+}
+
+/* SIGTERM / SIGINT: graceful shutdown; a second one exits at once. */
+static void
+signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)what;
+	if (srv->draining) {
+		log_warn("signal %d again: exiting now", (int)sig);
+		event_base_loopbreak(srv->base);
+		return;
+	}
+	log_info("signal %d: draining", (int)sig);
+	server_shutdown(srv);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *file = DEFAULT_CONFIG;
+	bool check_only = false;
+	char err[1024];
+	struct config *cfg;
+	struct event_base *base;
+	struct server *srv;
+	struct event *sigterm, *sigint;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+		switch (opt) {
+		case 'c':
+			file = optarg;
+			break;
+		case 't':
+			check_only = true;
+			break;
+		case 'V':
+			printf("wsgate %s\n", PACKAGE_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+
+	cfg = config_load(file, err, sizeof(err));
+	if (cfg == NULL) {
+		fprintf(stderr, "wsgate: %s\n", err);
+		return 1;
+	}
+	if (check_only) {
+		printf("wsgate: %s: configuration ok (%zu listen address(es), "
+		       "%zu route(s))\n",
+		       file, cfg->n_listens, cfg->n_routes);
+		config_free(cfg);
+		return 0;
+	}
+
+	log_init(cfg->log_level);
+	signal(SIGPIPE, SIG_IGN);
+	base = event_base_new();
+	if (base == NULL) {
+		log_error("cannot create the event loop");
+		config_free(cfg);
+		return 1;
+	}
+	srv = server_new(base, cfg);
+	if (srv == NULL || server_listen(srv) < 0) {
+		server_free(srv);
+		event_base_free(base);
+		config_free(cfg);
+		return 1;
+	}
+	sigterm = evsignal_new(base, SIGTERM, signal_cb, srv);
+	sigint = evsignal_new(base, SIGINT, signal_cb, srv);
+	if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) ||
+	    evsignal_add(sigint, NULL)) {
+		log_error("cannot install signal handlers");
+		return 1;
+	}
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		log_info("route %s -> %s", cfg->routes[i].path,
+			 cfg->routes[i].upstream);
+	log_info("wsgate %s ready (%s)", PACKAGE_VERSION, file);
+
+	event_base_dispatch(base);
+
+	log_info("exiting: %" PRIu64 " session(s) served",
+		 srv->total_sessions);
+	event_free(sigterm);
+	event_free(sigint);
+	server_free(srv);
+	event_base_free(base);
+	config_free(cfg);
+	libevent_global_shutdown();
+	return 0;
+}

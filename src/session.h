@@ -1,0 +1,40 @@
+/*
+ * session.h - one client connection: its HTTP upgrade, and then the bridge
+ * between the WebSocket client and its upstream (or the built-in echo).
+ *
+ * A session owns both bufferevents, its timers and every buffer it uses.  It
+ * is never freed on a path that touches it afterwards: session_close() marks
+ * it and a fresh loop pass frees it.
+ */
+#ifndef WSGATE_SESSION_H
+#define WSGATE_SESSION_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include <event2/util.h>
+
+struct server;
+struct session;
+
+/*
+ * Take over the accepted socket FD from ADDR: read its upgrade request and
+ * serve it.  On failure the socket is closed.
+ */
+void session_start(struct server *srv, evutil_socket_t fd,
+		   const struct sockaddr *addr, socklen_t addr_len);
+
+/* Graceful shutdown: send Close 1001 (or drop a session still in its
+   handshake); the session goes away by itself. */
+void session_shutdown(struct session *s);
+
+/* Drop S now (drain timeout expired); it is freed on the next loop pass. */
+void session_abort(struct session *s);
+
+/* The next session in the server's list. */
+struct session *session_next(struct session *s);
+
+/* Free S at once: only for server_free, when the loop no longer runs. */
+void session_free(struct session *s);
+
+#endif

@@ -1,0 +1,252 @@
+/*
+ * upstream.c - connecting to a route's upstream without blocking the loop.
+ *
+ * The socket is created and connect(2) called here, so an immediate error
+ * (a refused unix socket, EMFILE) is classified from its own errno; an
+ * in-progress connect is handed to the bufferevent, whose event callback
+ * then sees the result with errno from SO_ERROR.  Names are resolved with
+ * evdns_getaddrinfo: a NULL evdns_base would block the whole worker.
+ */
+#include "upstream.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+
+#include "config.h"
+
+struct upstream_conn {
+	struct event_base *base;
+	struct bufferevent *bev;       /* not owned */
+	struct evdns_getaddrinfo_request *req;
+	struct event *fail_ev;         /* reports an early failure */
+	upstream_failed_cb failed;
+	void *arg;
+	enum upstream_failure failure;
+	int err;
+};
+
+static const char *const upstream_texts[] = {
+#define UPSTREAM_TEXT_(name, text) text,
+	UPSTREAM_FAILURES(UPSTREAM_TEXT_)
+#undef UPSTREAM_TEXT_
+};
+
+/* The close-frame reason for F. */
+const char *
+upstream_failure_text(enum upstream_failure f)
+{
+	return upstream_texts[f];
+}
+
+/* The route's close code for F. */
+unsigned
+upstream_failure_code(const struct config_route *route, enum upstream_failure f)
+{
+	switch (f) {
+	case UPSTREAM_REFUSED:
+		return route->code_refused;
+	case UPSTREAM_UNREACHABLE:
+		return route->code_unreachable;
+	case UPSTREAM_TIMEOUT:
+		return route->code_timeout;
+	case UPSTREAM_DNS:
+		return route->code_dns;
+	case UPSTREAM_RESET:
+		return route->code_reset;
+	case UPSTREAM_OK:
+		break;
+	}
+	return 1011;
+}
+
+/* Map a connect errno onto a failure kind. */
+enum upstream_failure
+upstream_classify_errno(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+	case ENOENT: /* unix socket path missing */
+		return UPSTREAM_REFUSED;
+	case ETIMEDOUT:
+		return UPSTREAM_TIMEOUT;
+	default:
+		return UPSTREAM_UNREACHABLE;
+	}
+}
+
+/* Deliver an early failure from a fresh loop pass. */
+static void
+upstream_fail_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct upstream_conn *c = arg;
+
+	(void)fd;
+	(void)what;
+	c->failed(c->failure, c->err, c->arg);
+}
+
+/* Schedule an early failure report. */
+static void
+upstream_fail(struct upstream_conn *c, enum upstream_failure f, int err)
+{
+	c->failure = f;
+	c->err = err;
+	if (c->fail_ev == NULL)
+		c->fail_ev = event_new(c->base, -1, 0, upstream_fail_cb, c);
+	if (c->fail_ev != NULL)
+		event_active(c->fail_ev, EV_TIMEOUT, 1);
+}
+
+/* Create a socket for SA and start connecting it; hand it to the bev. */
+static void
+upstream_start(struct upstream_conn *c, const struct sockaddr *sa,
+	       socklen_t len)
+{
+	int fd, one = 1;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
+	if (fd < 0) {
+		upstream_fail(c, UPSTREAM_UNREACHABLE, errno);
+		return;
+	}
+	if (sa->sa_family != AF_UNIX)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				 sizeof(one));
+	if (connect(fd, sa, len) < 0 && errno != EINPROGRESS) {
+		int err = errno;
+
+		close(fd);
+		upstream_fail(c, upstream_classify_errno(err), err);
+		return;
+	}
+	/* Connected or in progress: the bufferevent waits for writability
+	   and reports CONNECTED or ERROR (errno from SO_ERROR). */
+	bufferevent_setfd(c->bev, fd);
+	if (bufferevent_socket_connect(c->bev, NULL, 0) < 0)
+		upstream_fail(c, UPSTREAM_UNREACHABLE, errno);
+}
+
+/* evdns answered (possibly from inside evdns_getaddrinfo). */
+static void
+upstream_resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
+{
+	struct upstream_conn *c = arg;
+
+	c->req = NULL;
+	if (result == EVUTIL_EAI_CANCEL) {
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		return;
+	}
+	if (result != 0 || res == NULL) {
+		if (res != NULL)
+			evutil_freeaddrinfo(res);
+		upstream_fail(c, UPSTREAM_DNS, 0);
+		return;
+	}
+	upstream_start(c, res->ai_addr, (socklen_t)res->ai_addrlen);
+	evutil_freeaddrinfo(res);
+}
+
+/* True for names that must never be looked up (RFC 6761 6.4: .invalid). */
+static bool
+upstream_name_is_invalid(const char *host)
+{
+	size_t n = strlen(host);
+
+	if (n > 0 && host[n - 1] == '.')
+		n--;
+	if (n == 7 && strncasecmp(host, "invalid", 7) == 0)
+		return true;
+	return n > 8 && strncasecmp(host + n - 8, ".invalid", 8) == 0;
+}
+
+/* Start connecting; see upstream.h. */
+struct upstream_conn *
+upstream_connect(struct event_base *base, struct evdns_base *dns,
+		 const struct config_route *route, struct bufferevent *bev,
+		 upstream_failed_cb failed, void *arg)
+{
+	struct upstream_conn *c;
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->base = base;
+	c->bev = bev;
+	c->failed = failed;
+	c->arg = arg;
+	memset(&ss, 0, sizeof(ss));
+
+	if (route->kind == UPSTREAM_UNIX) {
+		struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
+		size_t n = strlen(route->unix_path);
+
+		sun->sun_family = AF_UNIX;
+		if (n >= sizeof(sun->sun_path)) { /* config_load refuses it */
+			upstream_fail(c, UPSTREAM_UNREACHABLE, ENAMETOOLONG);
+			return c;
+		}
+		memcpy(sun->sun_path, route->unix_path, n + 1);
+		upstream_start(c, (struct sockaddr *)sun, sizeof(*sun));
+	} else if (evutil_inet_pton(AF_INET, route->host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(route->port);
+		upstream_start(c, (struct sockaddr *)sin, sizeof(*sin));
+	} else if (evutil_inet_pton(AF_INET6, route->host, &sin6->sin6_addr) ==
+		   1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(route->port);
+		upstream_start(c, (struct sockaddr *)sin6, sizeof(*sin6));
+	} else if (upstream_name_is_invalid(route->host) || dns == NULL) {
+		upstream_fail(c, UPSTREAM_DNS, 0);
+	} else {
+		struct evutil_addrinfo hints;
+		char port[8];
+
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_family = AF_UNSPEC;
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_protocol = IPPROTO_TCP;
+		hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+		snprintf(port, sizeof(port), "%u", (unsigned)route->port);
+		/* The callback may run before this returns (hosts file,
+		   immediate failure); it then returns NULL. */
+		c->req = evdns_getaddrinfo(dns, route->host, port, &hints,
+					   upstream_resolved_cb, c);
+	}
+	return c;
+}
+
+/* Cancel and free; see upstream.h. */
+void
+upstream_conn_free(struct upstream_conn *c)
+{
+	if (c == NULL)
+		return;
+	if (c->req != NULL) {
+		/* Runs the callback with EVUTIL_EAI_CANCEL, synchronously. */
+		evdns_getaddrinfo_cancel(c->req);
+		c->req = NULL;
+	}
+	if (c->fail_ev != NULL)
+		event_free(c->fail_ev);
+	free(c);
+}
