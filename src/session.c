@@ -596,6 +596,9 @@ session_control(struct session *s, const struct ws_event *ev)
 		}
 		/* What the client sent before its Close is flushed first. */
 		session_up_close(s, UP_CLOSE_FLUSH);
+		/* Our Close may already be out: then close TCP now. */
+		if (s->client != NULL && session_client_queued(s) == 0)
+			session_linger(s);
 		break;
 	default:
 		break;
@@ -741,8 +744,9 @@ session_connect_timer_cb(evutil_socket_t fd, short what, void *arg)
 	session_up_failed(arg, UPSTREAM_TIMEOUT, 0);
 }
 
-/* Ping every ping_interval; no traffic within pong_timeout of a ping drops
-   the connection (logged as 1006, nothing is sent). */
+/* Ping after ping_interval without traffic from the client; no traffic
+   within pong_timeout of a ping drops the connection (logged as 1006,
+   nothing is sent). */
 static void
 session_ping_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -770,6 +774,12 @@ session_ping_cb(evutil_socket_t fd, short what, void *arg)
 		session_arm(s->ping_timer, waited < lim->ping_interval_ms
 						   ? lim->ping_interval_ms - waited
 						   : 0);
+		return;
+	}
+	/* Ping only after ping_interval without traffic from the client. */
+	uint64_t quiet = session_ms_between(s->last_rx, now);
+	if (quiet < lim->ping_interval_ms && !s->client_paused) {
+		session_arm(s->ping_timer, lim->ping_interval_ms - quiet);
 		return;
 	}
 	uint8_t frame[WS_MAX_HEADER + 8];
