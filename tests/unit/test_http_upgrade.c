@@ -39,23 +39,33 @@ static uint64_t xorshift64(uint64_t *s)
 	return x;
 }
 
-/* Append a formatted string to R's dump. */
-static void dump_add(struct result *r, const char *fmt, const char *p,
+/* Append "LABEL=[view]" and a newline to R's dump. */
+static void dump_add(struct result *r, const char *label, const char *p,
 		     size_t len)
 {
 	size_t used = strlen(r->dump);
 
-	snprintf(r->dump + used, sizeof(r->dump) - used, fmt, (int)len, p);
+	snprintf(r->dump + used, sizeof(r->dump) - used, "%s=[%.*s]\n", label,
+		 (int)len, p);
+}
+
+/* Append "tok<view>" to R's dump, or the newline that ends a list (P NULL). */
+static void dump_tok(struct result *r, const char *p, size_t len)
+{
+	size_t used = strlen(r->dump);
+
+	if (p == NULL)
+		snprintf(r->dump + used, sizeof(r->dump) - used, "\n");
+	else
+		snprintf(r->dump + used, sizeof(r->dump) - used, "tok<%.*s>",
+			 (int)len, p);
 }
 
 /* Append a view to R's dump under LABEL. */
 static void dump_str(struct result *r, const char *label, struct http_str s)
 {
-	char fmt[64];
-
 	ck_assert_ptr_nonnull(s.p);
-	snprintf(fmt, sizeof(fmt), "%s=[%%.*s]\n", label);
-	dump_add(r, fmt, s.p, s.len);
+	dump_add(r, label, s.p, s.len);
 }
 
 /* Append all tokens of the fields named NAME to R's dump. */
@@ -66,8 +76,8 @@ static void dump_tokens(struct result *r, struct http_upgrade *p,
 	size_t cursor = 0;
 
 	while (http_upgrade_next_token(p, name, &cursor, &tok))
-		dump_add(r, "tok<%.*s>", tok.p, tok.len);
-	dump_add(r, "%.*s\n", "", 0);
+		dump_tok(r, tok.p, tok.len);
+	dump_tok(r, NULL, 0);
 }
 
 /* Record every accessor of P into R. */
