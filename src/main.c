@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -37,6 +38,28 @@ usage(FILE *f)
 		"Runs in the foreground and logs to stderr. SIGTERM or SIGINT:\n"
 		"stop accepting, send Close 1001 to every client, exit within\n"
 		"drain_timeout.\n");
+}
+
+/* Raise the soft descriptor limit to the hard one: each session needs two
+   descriptors, and the default soft limit (1024) is far below what
+   max_connections usually asks for (nginx: worker_rlimit_nofile). */
+static void
+raise_nofile(unsigned max_connections)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)max_connections * 2 + 32)
+		log_warn("descriptor limit %llu is below what max_connections "
+			 "= %u needs (%u); accepting pauses when it runs out",
+			 (unsigned long long)rl.rlim_cur, max_connections,
+			 max_connections * 2 + 32);
 }
 
 /* SIGTERM / SIGINT: graceful shutdown; a second one exits at once. */
@@ -106,6 +129,7 @@ main(int argc, char **argv)
 
 	log_init(cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
+	raise_nofile(cfg->max_connections);
 	base = event_base_new();
 	if (base == NULL) {
 		log_error("cannot create the event loop");
