@@ -87,6 +87,9 @@ log_enabled(enum log_level level)
 }
 
 /* Format one line with a timestamp and write it in one call. */
+static void log_write(const char *tag, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
 static void
 log_write(const char *tag, const char *fmt, va_list ap)
 {
