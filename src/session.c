@@ -119,6 +119,7 @@ struct session {
 	unsigned client_paused : 1;   /* reading the client stopped */
 	unsigned up_paused : 1;       /* reading the upstream stopped */
 	unsigned ping_outstanding : 1;
+	unsigned rx_since_ping : 1;   /* client bytes arrived since the ping */
 	unsigned is_echo : 1;
 };
 
@@ -759,8 +760,10 @@ session_ping_cb(evutil_socket_t fd, short what, void *arg)
 	if (s->close_sent || s->client == NULL)
 		return;
 	if (s->ping_outstanding) {
-		bool heard = timercmp(&s->last_rx, &s->ping_sent, >);
-		if (!heard && !s->client_paused) {
+		/* A flag, not a timestamp: libevent's cached clock is coarse
+		   (CLOCK_MONOTONIC_COARSE), and a prompt pong can carry the
+		   very timestamp of the ping. */
+		if (!s->rx_since_ping && !s->client_paused) {
 			log_info("%s: no pong within %" PRIu64 " ms", s->peer,
 				 lim->pong_timeout_ms);
 			session_set_reason(s, "gateway", "pong timeout");
@@ -788,6 +791,7 @@ session_ping_cb(evutil_socket_t fd, short what, void *arg)
 	memcpy(frame + hlen, &stamp, 8);
 	session_client_write_now(s, frame, hlen + 8);
 	s->ping_outstanding = 1;
+	s->rx_since_ping = 0;
 	s->ping_sent = now;
 	session_arm(s->ping_timer, lim->pong_timeout_ms);
 }
@@ -936,6 +940,7 @@ session_client_read_cb(struct bufferevent *bev, void *arg)
 		break;
 	case SESSION_OPEN:
 		s->last_rx = session_now(s);
+		s->rx_since_ping = 1;
 		if (s->fail_fast)
 			evbuffer_drain(in, evbuffer_get_length(in));
 		else
@@ -993,6 +998,9 @@ session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 	bool reset = (what & BEV_EVENT_ERROR) != 0;
 
 	(void)bev;
+	if (s->state == SESSION_HANDSHAKE)
+		session_set_reason(s, "client", reset ? "client reset before upgrade"
+						      : "client closed before upgrade");
 	if (s->state == SESSION_OPEN && !s->close_rcvd) {
 		/* Vanished without a Close: RFC 6455 7.1.5 code 1006. */
 		log_debug("%s: client %s without Close", s->peer,
@@ -1004,8 +1012,9 @@ session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (reset && err != 0)
 			snprintf(s->reason, sizeof(s->reason),
 				 "client reset: %s", strerror(err));
-		/* At once: RST if the client reset, FIN otherwise. */
-		session_up_close(s, reset ? UP_CLOSE_RESET : UP_CLOSE_NOW);
+		/* RST at once if the client reset; otherwise what the client
+		   sent before its FIN still goes out, then FIN. */
+		session_up_close(s, reset ? UP_CLOSE_RESET : UP_CLOSE_FLUSH);
 	}
 	session_client_drop(s, false);
 }

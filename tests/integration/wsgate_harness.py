@@ -1,0 +1,1305 @@
+"""
+wsgate_harness.py - shared code for the wsgate integration tests (not a test).
+
+Starts the real daemon (WSGATE_BIN, default <repo>/src/wsgate; optional
+WSGATE_WRAPPER prefix such as "valgrind --error-exitcode=99 --leak-check=full")
+with a temporary config on 127.0.0.1 and an ephemeral port, and provides:
+
+  - a TAP runner with a watchdog (every test file ends by itself);
+  - real TCP upstreams: echo, sink, source, reset, refused port, silent
+    (never reads), flood, a listener whose backlog is full (connect timeout),
+    a selector-based echo for many connections, a unix-socket echo;
+  - a raw WebSocket client that writes exact bytes and parses server frames
+    byte-exactly (server frames must be unmasked, RSV 0, minimal lengths);
+  - an HTTP helper for handshake error responses.
+
+All traffic goes to 127.0.0.1 only.  Every socket operation has a timeout and
+every loop is bounded in count and time.
+"""
+
+import asyncio
+import base64
+import hashlib
+import os
+import random
+import re
+import resource
+import selectors
+import shlex
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.environ.get("WSGATE_SRCDIR") or os.path.dirname(os.path.dirname(HERE))
+BIN = os.environ.get("WSGATE_BIN") or os.path.join(REPO, "src", "wsgate")
+WRAPPER = shlex.split(os.environ.get("WSGATE_WRAPPER", ""))
+# Timing slack factor: valgrind is ~20x slower, so give it room.
+SCALE = float(os.environ.get("WSGATE_TIME_SCALE") or (6 if WRAPPER else 1))
+HOST = "127.0.0.1"
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+FIXED_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 1.3 sample key
+FIXED_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455 1.3
+
+OP_CONT, OP_TEXT, OP_BINARY = 0x0, 0x1, 0x2
+OP_CLOSE, OP_PING, OP_PONG = 0x8, 0x9, 0xA
+NEVER_ON_WIRE = (1005, 1006, 1015)
+
+
+def _binary_has(marker):
+    try:
+        with open(BIN, "rb") as f:
+            return marker in f.read()
+    except OSError:
+        return False
+
+
+# valgrind's RSS says nothing about our buffering.  ASan's does once its
+# quarantine of freed memory is off (see asan_env()).
+SANITIZED = _binary_has(b"__asan_init")
+RSS_SKIP = "running under %s" % " ".join(WRAPPER) if WRAPPER else None
+
+
+def asan_env():
+    """Extra environment for RSS measurements of an ASan build (or None)."""
+    if not SANITIZED:
+        return None
+    opts = os.environ.get("ASAN_OPTIONS", "")
+    return {"ASAN_OPTIONS": (opts + ":quarantine_size_mb=0").lstrip(":")}
+
+
+def T(seconds):
+    """A duration scaled for slow runs (valgrind)."""
+    return seconds * SCALE
+
+
+# --------------------------------------------------------------------------
+# TAP runner
+# --------------------------------------------------------------------------
+
+class TestFailure(Exception):
+    """A failed expectation."""
+
+
+class Skip(Exception):
+    """Skip this test, with a reason (reported as '# SKIP reason')."""
+
+
+def expect(cond, msg):
+    """Fail the current test with MSG unless COND."""
+    if not cond:
+        raise TestFailure(msg)
+
+
+def expect_eq(got, want, what):
+    """Fail unless GOT == WANT."""
+    if got != want:
+        raise TestFailure("%s: expected %r, got %r" % (what, want, got))
+
+
+_cleanups = []
+_out_lock = threading.Lock()
+
+
+def at_cleanup(fn):
+    """Run FN when the test file ends (also from the watchdog)."""
+    _cleanups.append(fn)
+
+
+def _run_cleanups():
+    while _cleanups:
+        fn = _cleanups.pop()
+        try:
+            fn()
+        except Exception:
+            pass
+
+
+def once(factory):
+    """
+    A function that calls FACTORY the first time and returns its result
+    ever after; if FACTORY failed, it raises that failure again at once
+    (so one gateway that cannot start does not cost every test a retry).
+    """
+    state = {}
+
+    def get():
+        if "value" in state:
+            return state["value"]
+        if "error" in state:
+            raise TestFailure("(setup failed earlier) %s" % state["error"])
+        try:
+            state["value"] = factory()
+        except Exception as e:  # noqa: BLE001
+            state["error"] = str(e).splitlines()[0] if str(e) else repr(e)
+            raise
+        return state["value"]
+    return get
+
+
+def diag(msg):
+    """Print a TAP diagnostic line (or several)."""
+    with _out_lock:
+        for line in str(msg).splitlines() or [""]:
+            sys.stdout.write("# %s\n" % line)
+        sys.stdout.flush()
+
+
+def _watchdog(limit):
+    def fire():
+        with _out_lock:
+            sys.stdout.write("Bail out! watchdog: test file exceeded %.0f s\n"
+                             % limit)
+            sys.stdout.flush()
+        _run_cleanups()
+        os._exit(2)
+    t = threading.Timer(limit, fire)
+    t.daemon = True
+    t.start()
+    return t
+
+
+def run_tests(tests, limit=120, finish=None):
+    """
+    Run TESTS, a list of (name, fn), printing TAP.  FINISH, if given, is a
+    list of (name, fn) run after them (e.g. the gateway stop checks).  The
+    whole file is bounded by LIMIT seconds (scaled).  Exits the process.
+    """
+    if not os.path.exists(BIN) and not WRAPPER:
+        print("Bail out! wsgate binary not found at %s (build it with make, "
+              "or set WSGATE_BIN)" % BIN)
+        sys.stdout.flush()
+        sys.exit(1)
+    all_tests = list(tests) + list(finish or [])
+    wd = _watchdog(T(limit))
+    print("1..%d" % len(all_tests))
+    sys.stdout.flush()
+    failed = 0
+    for i, (name, fn) in enumerate(all_tests, 1):
+        t0 = time.monotonic()
+        try:
+            fn()
+            line = "ok %d - %s" % (i, name)
+        except Skip as s:
+            line = "ok %d - %s # SKIP %s" % (i, name, s)
+        except Exception as e:  # noqa: BLE001 - report every failure
+            failed += 1
+            line = "not ok %d - %s" % (i, name)
+            with _out_lock:
+                print(line)
+                sys.stdout.flush()
+            if isinstance(e, TestFailure):
+                diag("%s" % e)
+            else:
+                diag(traceback.format_exc())
+            diag("(%.2f s)" % (time.monotonic() - t0))
+            continue
+        with _out_lock:
+            print(line)
+            sys.stdout.flush()
+    wd.cancel()
+    _run_cleanups()
+    sys.stdout.flush()
+    sys.exit(1 if failed else 0)
+
+
+# --------------------------------------------------------------------------
+# Process limits, ports
+# --------------------------------------------------------------------------
+
+def raise_nofile(want=None):
+    """Raise RLIMIT_NOFILE's soft limit (to WANT or the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if want is None else min(want, hard)
+    if hard == resource.RLIM_INFINITY and want is None:
+        target = 1 << 20
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def free_port():
+    """A port that was free a moment ago (bind port 0, then close)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def wait_port(port, timeout):
+    """True once 127.0.0.1:PORT accepts a TCP connection."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            s = socket.create_connection((HOST, port), timeout=0.5)
+            s.close()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+# --------------------------------------------------------------------------
+# The gateway process
+# --------------------------------------------------------------------------
+
+def make_config(port, gateway=None, limits=None, routes=None, extra=""):
+    """The INI text for a gateway on 127.0.0.1:PORT."""
+    g = {"log_level": "info", "access_log": "on"}
+    g.update(gateway or {})
+    lines = ["# generated by wsgate_harness.py", "[gateway]",
+             "listen = %s:%d" % (HOST, port)]
+    lines += ["%s = %s" % (k, v) for k, v in g.items()]
+    if limits:
+        lines += ["", "[limits]"]
+        lines += ["%s = %s" % (k, v) for k, v in limits.items()]
+    for path, opts in (routes or {}).items():
+        lines += ["", "[route %s]" % path]
+        lines += ["%s = %s" % (k, v) for k, v in opts.items()]
+    return "\n".join(lines) + "\n" + extra
+
+
+class Gateway:
+    """A running wsgate daemon with a temporary config."""
+
+    def __init__(self, gateway=None, limits=None, routes=None, nofile=None,
+                 name="gw", env=None):
+        self.env = dict(os.environ, **env) if env else None
+        self.gateway_opts = gateway
+        self.limits = limits
+        self.routes = routes
+        self.nofile = nofile
+        self.name = name
+        self.proc = None
+        self.port = None
+        self.dir = tempfile.mkdtemp(prefix="wsgate-it-")
+        self.conf = os.path.join(self.dir, "wsgate.ini")
+        self.log = []
+        self._log_lock = threading.Lock()
+        self.stopped_rc = None
+        at_cleanup(lambda: shutil.rmtree(self.dir, ignore_errors=True))
+        at_cleanup(self.kill)
+
+    def _reader(self, stream):
+        for raw in iter(stream.readline, b""):
+            with self._log_lock:
+                self.log.append(raw.decode("utf-8", "replace").rstrip("\n"))
+        stream.close()
+
+    def _preexec(self):
+        if self.nofile is not None:
+            # both limits: the daemon may raise its soft limit to the hard one
+            resource.setrlimit(resource.RLIMIT_NOFILE,
+                               (self.nofile, self.nofile))
+
+    def start(self, tries=5):
+        """Start it; retry on a new port if it cannot bind.  Returns self."""
+        last = ""
+        for _ in range(tries):
+            self.port = free_port()
+            with open(self.conf, "w") as f:
+                f.write(make_config(self.port, self.gateway_opts,
+                                    self.limits, self.routes))
+            self.log = []
+            self.proc = subprocess.Popen(
+                WRAPPER + [BIN, "-c", self.conf],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, preexec_fn=self._preexec,
+                cwd=self.dir, env=self.env)
+            for st in (self.proc.stdout, self.proc.stderr):
+                threading.Thread(target=self._reader, args=(st,),
+                                 daemon=True).start()
+            deadline = time.monotonic() + T(10)
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    break
+                try:
+                    s = socket.create_connection((HOST, self.port),
+                                                 timeout=0.5)
+                    s.close()
+                    return self
+                except OSError:
+                    time.sleep(0.05)
+            if self.proc.poll() is None:
+                self.kill()
+                raise TestFailure("gateway did not accept on port %d within "
+                                  "%.0f s; log:\n%s"
+                                  % (self.port, T(10), self.log_text()))
+            time.sleep(0.1)
+            last = self.log_text()
+            if "in use" not in last.lower() and "eaddrinuse" not in last.lower():
+                break
+        raise TestFailure("gateway failed to start (rc %r); config:\n%s\nlog:\n%s"
+                          % (self.proc.returncode if self.proc else None,
+                             open(self.conf).read(), last))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log_text(self):
+        with self._log_lock:
+            return "\n".join(self.log)
+
+    def wait_log(self, pattern, timeout):
+        """The first log line matching regex PATTERN within TIMEOUT, or None."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._log_lock:
+                for line in self.log:
+                    if rx.search(line):
+                        return line
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+
+    def rss_kib(self):
+        """VmRSS of the daemon in KiB (None when it cannot be read)."""
+        try:
+            with open("/proc/%d/status" % self.proc.pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except OSError:
+            return None
+        return None
+
+    def fd_count(self):
+        """Open descriptors of the daemon (None if unreadable)."""
+        try:
+            return len(os.listdir("/proc/%d/fd" % self.proc.pid))
+        except OSError:
+            return None
+
+    def cpu_seconds(self):
+        """utime+stime of the daemon, in seconds."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        tick = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    def signal(self, sig):
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def stop(self, timeout=None):
+        """SIGTERM, wait; returns the exit status (None if it hung: killed)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout or T(15))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+                self.stopped_rc = None
+                return None
+        self.stopped_rc = self.proc.returncode
+        time.sleep(0.1)  # let the log readers finish
+        return self.stopped_rc
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def check_stop(self):
+        """A test body: SIGTERM -> exit status 0 and no sanitizer report."""
+        rc = self.stop()
+        log = self.log_text()
+        bad = [l for l in log.splitlines()
+               if "AddressSanitizer" in l or "runtime error:" in l
+               or "LeakSanitizer" in l
+               or ("ERROR SUMMARY: " in l and "ERROR SUMMARY: 0 errors" not in l)]
+        if rc is None:
+            raise TestFailure("%s did not exit within %.0f s of SIGTERM"
+                              % (self.name, T(15)))
+        if rc != 0 or bad:
+            tail = "\n".join(log.splitlines()[-40:])
+            raise TestFailure("%s exit status %r (want 0)%s; log tail:\n%s"
+                              % (self.name, rc,
+                                 " (valgrind/sanitizer errors)" if bad else "",
+                                 tail))
+
+    def stop_test(self):
+        """(name, fn) for run_tests' FINISH list."""
+        return ("%s exits 0 on SIGTERM (no sanitizer/valgrind errors)"
+                % self.name, self.check_stop)
+
+
+def run_cli(args, timeout=None):
+    """Run the binary (through the wrapper) with ARGS; (rc, stdout, stderr)."""
+    p = subprocess.run(WRAPPER + [BIN] + list(args), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout or T(20))
+    return (p.returncode, p.stdout.decode("utf-8", "replace"),
+            p.stderr.decode("utf-8", "replace"))
+
+
+# --------------------------------------------------------------------------
+# TCP upstreams
+# --------------------------------------------------------------------------
+
+class ConnRecord:
+    """What one upstream connection saw."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.accepted = time.monotonic()
+        self.bytes_in = 0
+        self.sha_in = hashlib.sha256()
+        self.data_in = bytearray()   # kept only when keep_data
+        self.bytes_out = 0
+        self.sha_out = hashlib.sha256()
+        self.end = None              # 'eof', 'rst', 'error:...', 'closed'
+        self.end_time = None
+        self.done = threading.Event()
+
+    def finish(self, how):
+        if self.end is None:
+            self.end = how
+            self.end_time = time.monotonic()
+        self.done.set()
+
+
+class Upstream:
+    """A threaded TCP listener on 127.0.0.1; one thread per connection."""
+
+    keep_data = False
+    backlog = 128
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((HOST, 0))
+        self.sock.listen(self.backlog)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.addr = "%s:%d" % (HOST, self.port)
+        self.conns = []
+        self.lock = threading.Lock()
+        self.new_conn = threading.Condition(self.lock)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self.thread.start()
+        at_cleanup(self.stop)
+
+    def _accept_loop(self):
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            c.settimeout(None)
+            rec = ConnRecord(c)
+            with self.lock:
+                self.conns.append(rec)
+                self.new_conn.notify_all()
+            threading.Thread(target=self._serve, args=(c, rec),
+                             daemon=True).start()
+
+    def _serve(self, c, rec):
+        try:
+            self.handle(c, rec)
+        except ConnectionResetError:
+            rec.finish("rst")
+        except OSError as e:
+            rec.finish("error:%s" % e)
+        finally:
+            rec.finish("closed")
+            try:
+                c.close()
+            except OSError:
+                pass
+
+    def handle(self, c, rec):
+        raise NotImplementedError
+
+    def read_some(self, c, rec, n=65536, timeout=30):
+        """recv with a timeout; updates REC; returns b'' at EOF, None on timeout."""
+        c.settimeout(timeout)
+        try:
+            data = c.recv(n)
+        except socket.timeout:
+            return None
+        if data:
+            rec.bytes_in += len(data)
+            rec.sha_in.update(data)
+            if self.keep_data:
+                rec.data_in += data
+        return data
+
+    def send_all(self, c, rec, data, timeout=30):
+        c.settimeout(timeout)
+        c.sendall(data)
+        rec.bytes_out += len(data)
+        rec.sha_out.update(data)
+
+    def read_to_end(self, c, rec, limit_s=60):
+        """Read and count until EOF/RST; bounded by LIMIT_S seconds."""
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline and not self.stopping:
+            data = self.read_some(c, rec, timeout=0.5)
+            if data is None:
+                continue
+            if not data:
+                rec.finish("eof")
+                return
+        rec.finish("timeout")
+
+    def wait_conn(self, n=1, timeout=5):
+        """The Nth connection's record (1-based), waiting up to TIMEOUT."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while len(self.conns) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TestFailure("upstream %s: connection #%d never came"
+                                      % (type(self).__name__, n))
+                self.new_conn.wait(left)
+            return self.conns[n - 1]
+
+    def count(self):
+        with self.lock:
+            return len(self.conns)
+
+    def stop(self):
+        self.stopping = True
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        with self.lock:
+            conns = list(self.conns)
+        for r in conns:
+            try:
+                r.sock.close()
+            except OSError:
+                pass
+
+
+class EchoUpstream(Upstream):
+    """Echoes every byte; records SHA-256 of what it got and sent."""
+
+    def handle(self, c, rec):
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not self.stopping:
+            data = self.read_some(c, rec, timeout=0.5)
+            if data is None:
+                continue
+            if not data:
+                rec.finish("eof")
+                return
+            self.send_all(c, rec, data)
+
+
+class SinkUpstream(Upstream):
+    """Reads and discards, counting bytes and SHA-256; records how it ended."""
+
+    def __init__(self, keep_data=False):
+        self.keep_data = keep_data
+        super().__init__()
+
+    def handle(self, c, rec):
+        self.read_to_end(c, rec)
+
+
+class SourceUpstream(Upstream):
+    """
+    Sends DATA (bytes cut in pieces of CHUNK, or a list of pieces), PAUSE s
+    apart, then FIN; then drains.
+    """
+
+    def __init__(self, data, chunk=65536, pause=0.0, first_delay=0.0):
+        self.data = data
+        self.chunk = chunk
+        self.pause = pause
+        self.first_delay = first_delay
+        super().__init__()
+
+    def pieces(self):
+        if isinstance(self.data, list):
+            return self.data
+        return [self.data[i:i + self.chunk]
+                for i in range(0, len(self.data), self.chunk)]
+
+    def handle(self, c, rec):
+        time.sleep(self.first_delay)
+        for piece in self.pieces():
+            self.send_all(c, rec, piece)
+            if self.pause:
+                time.sleep(self.pause)
+        c.shutdown(socket.SHUT_WR)
+        self.read_to_end(c, rec)
+
+
+class ResetUpstream(Upstream):
+    """Sends PREFIX, reads a little for DELAY s, then resets (SO_LINGER 0)."""
+
+    def __init__(self, prefix=b"", delay=0.3):
+        self.prefix = prefix
+        self.delay = delay
+        super().__init__()
+
+    def handle(self, c, rec):
+        if self.prefix:
+            self.send_all(c, rec, self.prefix)
+        deadline = time.monotonic() + self.delay
+        while time.monotonic() < deadline:
+            data = self.read_some(c, rec, timeout=max(0.01, deadline - time.monotonic()))
+            if data == b"":
+                break
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                     struct.pack("ii", 1, 0))
+        c.close()
+        rec.finish("reset-sent")
+
+
+class SilentUpstream(Upstream):
+    """Accepts and never reads (holds the socket until stopped)."""
+
+    def handle(self, c, rec):
+        deadline = time.monotonic() + 120
+        while not self.stopping and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+class FloodUpstream(Upstream):
+    """Writes as fast as the socket takes it, until stopped; counts bytes."""
+
+    def __init__(self, duration=60):
+        self.duration = duration
+        self.block = os.urandom(65536)
+        super().__init__()
+
+    def handle(self, c, rec):
+        deadline = time.monotonic() + self.duration
+        c.settimeout(0.2)
+        while not self.stopping and time.monotonic() < deadline:
+            try:
+                n = c.send(self.block)
+            except socket.timeout:
+                continue
+            except (BrokenPipeError, ConnectionResetError):
+                rec.finish("rst")
+                return
+            rec.bytes_out += n
+
+
+class RefusedPort:
+    """A port bound but not listening: connecting gets RST (ECONNREFUSED)."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind((HOST, 0))
+        self.port = self.sock.getsockname()[1]
+        self.addr = "%s:%d" % (HOST, self.port)
+        at_cleanup(self.sock.close)
+
+
+class BlackholeUpstream:
+    """
+    A listener with backlog 0 that never accepts, its queue filled by our own
+    connections: further SYNs are dropped, so a connect to it times out.
+    """
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind((HOST, 0))
+        self.sock.listen(0)
+        self.port = self.sock.getsockname()[1]
+        self.addr = "%s:%d" % (HOST, self.port)
+        self.fillers = []
+        for _ in range(4):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setblocking(False)
+            try:
+                s.connect((HOST, self.port))
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                pass
+            self.fillers.append(s)
+        time.sleep(0.1)
+        at_cleanup(self.stop)
+
+    def works(self, timeout=0.7):
+        """True if a fresh connect really hangs (the trick works here)."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        try:
+            s.connect((HOST, self.port))
+            return False
+        except socket.timeout:
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
+
+    def stop(self):
+        for s in self.fillers + [self.sock]:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+class SelectEchoUpstream:
+    """A single-threaded selector echo server for many connections."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((HOST, 0))
+        self.sock.listen(4096)
+        self.sock.setblocking(False)
+        self.port = self.sock.getsockname()[1]
+        self.addr = "%s:%d" % (HOST, self.port)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.sock, selectors.EVENT_READ, None)
+        self.accepted = 0
+        self.bytes = 0
+        self.stopping = False
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+        at_cleanup(self.stop)
+
+    def _loop(self):
+        out = {}
+        deadline = time.monotonic() + 600
+        while not self.stopping and time.monotonic() < deadline:
+            try:
+                events = self.sel.select(timeout=0.2)
+            except (OSError, ValueError):
+                return
+            for key, mask in events:
+                if key.data is None:
+                    for _ in range(256):
+                        try:
+                            c, _ = self.sock.accept()
+                        except (BlockingIOError, OSError):
+                            break
+                        c.setblocking(False)
+                        self.accepted += 1
+                        out[c] = bytearray()
+                        self.sel.register(c, selectors.EVENT_READ, "c")
+                    continue
+                c = key.fileobj
+                try:
+                    if mask & selectors.EVENT_READ:
+                        data = c.recv(65536)
+                        if not data:
+                            raise ConnectionResetError
+                        self.bytes += len(data)
+                        out[c] += data
+                    if out[c]:
+                        n = c.send(out[c])
+                        del out[c][:n]
+                    self.sel.modify(c, selectors.EVENT_READ |
+                                    (selectors.EVENT_WRITE if out[c] else 0),
+                                    "c")
+                except (BlockingIOError, InterruptedError):
+                    pass
+                except OSError:
+                    self.sel.unregister(c)
+                    out.pop(c, None)
+                    c.close()
+
+    def stop(self):
+        self.stopping = True
+        time.sleep(0.25)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class UnixEchoUpstream(Upstream):
+    """An echo server on a unix socket (path in self.path)."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(path)
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = None
+        self.addr = "unix:" + path
+        self.conns = []
+        self.lock = threading.Lock()
+        self.new_conn = threading.Condition(self.lock)
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self.thread.start()
+        at_cleanup(self.stop)
+
+    handle = EchoUpstream.handle
+
+
+# --------------------------------------------------------------------------
+# Raw WebSocket client
+# --------------------------------------------------------------------------
+
+class ServerViolation(TestFailure):
+    """The server broke RFC 6455 on the wire."""
+
+
+class Frame:
+    def __init__(self, fin, rsv, opcode, payload):
+        self.fin, self.rsv, self.opcode, self.payload = fin, rsv, opcode, payload
+
+    def __repr__(self):
+        p = bytes(self.payload[:40])
+        return "Frame(fin=%d op=%#x len=%d %r%s)" % (
+            self.fin, self.opcode, len(self.payload), p,
+            "..." if len(self.payload) > 40 else "")
+
+
+class Close:
+    """A received close frame."""
+
+    def __init__(self, code, reason):
+        self.code, self.reason = code, reason
+
+    def __repr__(self):
+        return "Close(%r, %r)" % (self.code, self.reason)
+
+
+def accept_for(key):
+    """RFC 6455 4.2.2 Sec-WebSocket-Accept for KEY."""
+    return base64.b64encode(
+        hashlib.sha1((key + GUID).encode()).digest()).decode()
+
+
+def mask_bytes(data, key):
+    """XOR DATA with the 4-byte KEY (RFC 6455 5.3)."""
+    if not data:
+        return b""
+    n = len(data)
+    k = (key * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(k, "big")).to_bytes(n, "big")
+
+
+def build_frame(opcode, payload=b"", fin=True, rsv=0, mask=True,
+                mask_key=None, len_form=None):
+    """
+    The bytes of one frame.  MASK True masks with MASK_KEY (random if None);
+    LEN_FORM forces 7/16/64-bit length encoding (for non-minimal tests).
+    """
+    payload = bytes(payload)
+    b0 = (0x80 if fin else 0) | ((rsv & 7) << 4) | (opcode & 0xF)
+    n = len(payload)
+    form = len_form or (7 if n < 126 else 16 if n < 65536 else 64)
+    mbit = 0x80 if mask else 0
+    if form == 7:
+        hdr = struct.pack("!BB", b0, mbit | n)
+    elif form == 16:
+        hdr = struct.pack("!BBH", b0, mbit | 126, n)
+    else:
+        hdr = struct.pack("!BBQ", b0, mbit | 127, n)
+    if mask:
+        key = mask_key if mask_key is not None else os.urandom(4)
+        return hdr + key + mask_bytes(payload, key)
+    return hdr + payload
+
+
+def close_payload(code=None, reason=b""):
+    if code is None:
+        return b""
+    return struct.pack("!H", code) + reason
+
+
+def http_request(path="/echo", key=FIXED_KEY, version="13", protocols=None,
+                 method="GET", http="HTTP/1.1", host="127.0.0.1",
+                 upgrade=True, extra_headers=()):
+    """A WebSocket upgrade request (or a variation) as bytes."""
+    lines = ["%s %s %s" % (method, path, http)]
+    if host is not None:
+        lines.append("Host: %s" % host)
+    if upgrade:
+        lines += ["Upgrade: websocket", "Connection: Upgrade"]
+        if key is not None:
+            lines.append("Sec-WebSocket-Key: %s" % key)
+        if version is not None:
+            lines.append("Sec-WebSocket-Version: %s" % version)
+    if protocols:
+        lines.append("Sec-WebSocket-Protocol: %s" % protocols)
+    lines += list(extra_headers)
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+class HttpResponse:
+    def __init__(self, status, reason, headers, body, raw, closed):
+        self.status, self.reason, self.headers = status, reason, headers
+        self.body, self.raw, self.closed = body, raw, closed
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+
+def parse_head(head):
+    """(status, reason, {lower name: value joined by ', '}) from a response head."""
+    text = head.decode("latin-1")
+    lines = text.split("\r\n")
+    m = re.match(r"HTTP/1\.1 (\d{3})(?: (.*))?$", lines[0])
+    if not m:
+        raise TestFailure("bad status line %r" % lines[0])
+    headers = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        if ":" not in line:
+            raise TestFailure("bad header line %r" % line)
+        k, v = line.split(":", 1)
+        k = k.strip().lower()
+        v = v.strip()
+        headers[k] = headers[k] + ", " + v if k in headers else v
+    return int(m.group(1)), m.group(2) or "", headers
+
+
+def http_exchange(port, request, timeout=5, chunk=None, delay=0.0):
+    """
+    Send REQUEST (optionally in CHUNK-byte pieces DELAY s apart), read until
+    the server closes (or TIMEOUT); parse the response.
+    """
+    s = socket.create_connection((HOST, port), timeout=timeout)
+    try:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if chunk:
+            for i in range(0, len(request), chunk):
+                s.sendall(request[i:i + chunk])
+                if delay:
+                    time.sleep(delay)
+        else:
+            s.sendall(request)
+        buf = bytearray()
+        closed = False
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            s.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                d = s.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                closed = True
+                break
+            if not d:
+                closed = True
+                break
+            buf += d
+            if len(buf) > 1 << 20:
+                break
+    finally:
+        s.close()
+    raw = bytes(buf)
+    i = raw.find(b"\r\n\r\n")
+    if i < 0:
+        raise TestFailure("no complete response head (got %r, closed=%s)"
+                          % (raw[:300], closed))
+    status, reason, headers = parse_head(raw[:i])
+    body = raw[i + 4:]
+    return HttpResponse(status, reason, headers, body, raw, closed)
+
+
+class RawWS:
+    """A WebSocket client that writes exact bytes and checks exact bytes back."""
+
+    def __init__(self, port, path="/echo", key=FIXED_KEY, protocols=None,
+                 timeout=5, connect_only=False, rcvbuf=None,
+                 extra_headers=()):
+        self.port = port
+        self.path = path
+        self.key = key
+        self.timeout = timeout
+        self.buf = bytearray()
+        self.controls = []  # (opcode, payload) of pings/pongs received
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout)
+        self.sock.connect((HOST, port))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.status = None
+        self.headers = {}
+        self.closed_by_peer = False
+        self.request = http_request(path, key=key, protocols=protocols,
+                                    extra_headers=extra_headers)
+        if not connect_only:
+            self.handshake()
+
+    # -- handshake
+    def read_head(self, timeout=None):
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while b"\r\n\r\n" not in self.buf:
+            if len(self.buf) > 65536:
+                raise TestFailure("response head too long")
+            self._fill(deadline)
+        i = self.buf.find(b"\r\n\r\n")
+        head = bytes(self.buf[:i])
+        del self.buf[:i + 4]
+        return head
+
+    def handshake(self, extra=b"", check=True):
+        """Send the request (+EXTRA bytes in the same write), read the 101."""
+        self.sock.sendall(self.request + extra)
+        head = self.read_head()
+        self.status, _, self.headers = parse_head(head)
+        if check:
+            expect_eq(self.status, 101, "handshake status (head %r)" % head)
+            expect_eq(self.headers.get("sec-websocket-accept"),
+                      accept_for(self.key), "Sec-WebSocket-Accept")
+            expect(self.headers.get("upgrade", "").lower() == "websocket",
+                   "Upgrade header %r" % self.headers.get("upgrade"))
+            expect("upgrade" in [t.strip().lower() for t in
+                                 self.headers.get("connection", "").split(",")],
+                   "Connection header %r" % self.headers.get("connection"))
+        return self
+
+    # -- raw I/O
+    def _fill(self, deadline):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("timed out waiting for data (have %d bytes)"
+                                 % len(self.buf))
+        self.sock.settimeout(left)
+        d = self.sock.recv(262144)
+        if not d:
+            self.closed_by_peer = True
+            raise EOFError("connection closed by the server (have %d bytes)"
+                           % len(self.buf))
+        self.buf += d
+
+    def send(self, data, chunk=None, delay=0.0):
+        """Write DATA, optionally in CHUNK-byte writes DELAY s apart."""
+        self.sock.settimeout(self.timeout)
+        if not chunk:
+            self.sock.sendall(data)
+            return
+        for i in range(0, len(data), chunk):
+            self.sock.sendall(data[i:i + chunk])
+            if delay:
+                time.sleep(delay)
+
+    def send_frame(self, opcode, payload=b"", **kw):
+        chunk = kw.pop("chunk", None)
+        delay = kw.pop("delay", 0.0)
+        self.send(build_frame(opcode, payload, **kw), chunk=chunk, delay=delay)
+
+    def send_text(self, text, **kw):
+        self.send_frame(OP_TEXT, text.encode() if isinstance(text, str) else text, **kw)
+
+    def send_binary(self, data, **kw):
+        self.send_frame(OP_BINARY, data, **kw)
+
+    def send_close(self, code=None, reason=b"", **kw):
+        self.send_frame(OP_CLOSE, close_payload(code, reason), **kw)
+
+    # -- frames
+    def recv_frame(self, timeout=None):
+        """One server frame, checked: unmasked, RSV 0, minimal length, ..."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while len(self.buf) < 2:
+            self._fill(deadline)
+        b0, b1 = self.buf[0], self.buf[1]
+        fin, rsv, op = b0 >> 7, (b0 >> 4) & 7, b0 & 0xF
+        masked, n = b1 >> 7, b1 & 0x7F
+        if masked:
+            raise ServerViolation("server frame is masked (RFC 6455 5.1): %r"
+                                  % bytes(self.buf[:16]))
+        if rsv:
+            raise ServerViolation("server frame has RSV bits %d" % rsv)
+        if op not in (0, 1, 2, 8, 9, 10):
+            raise ServerViolation("server frame has reserved opcode %#x" % op)
+        hl = 2
+        if n == 126:
+            while len(self.buf) < 4:
+                self._fill(deadline)
+            n = struct.unpack("!H", self.buf[2:4])[0]
+            hl = 4
+            if n < 126:
+                raise ServerViolation("non-minimal 16-bit length %d" % n)
+        elif n == 127:
+            while len(self.buf) < 10:
+                self._fill(deadline)
+            n = struct.unpack("!Q", self.buf[2:10])[0]
+            hl = 10
+            if n < 65536 or n >> 63:
+                raise ServerViolation("bad 64-bit length %d" % n)
+        if op >= 8 and (n > 125 or not fin):
+            raise ServerViolation("bad control frame op=%#x len=%d fin=%d"
+                                  % (op, n, fin))
+        while len(self.buf) < hl + n:
+            self._fill(deadline)
+        payload = bytes(self.buf[hl:hl + n])
+        del self.buf[:hl + n]
+        return Frame(fin, rsv, op, payload)
+
+    def recv_message(self, timeout=None, answer_pings=False):
+        """
+        The next data message as (opcode, bytes), or a Close.  Pings and
+        pongs are recorded in self.controls (and answered if ANSWER_PINGS).
+        Checks continuation rules on the server's frames.
+        """
+        deadline = time.monotonic() + (timeout or self.timeout)
+        op = None
+        data = bytearray()
+        for _ in range(10_000_000):
+            f = self.recv_frame(max(0.01, deadline - time.monotonic()))
+            if f.opcode in (OP_PING, OP_PONG):
+                self.controls.append((f.opcode, f.payload))
+                if answer_pings and f.opcode == OP_PING:
+                    self.send_frame(OP_PONG, f.payload)
+                continue
+            if f.opcode == OP_CLOSE:
+                # (RFC 6455 5.4: a Close may come between fragments)
+                return self._close_of(f)
+            if op is None:
+                if f.opcode == OP_CONT:
+                    raise ServerViolation("server continuation without start")
+                op = f.opcode
+            elif f.opcode != OP_CONT:
+                raise ServerViolation("server started a new message inside "
+                                      "a fragmented one")
+            data += f.payload
+            if f.fin:
+                if op == OP_TEXT:
+                    try:
+                        bytes(data).decode("utf-8")
+                    except UnicodeDecodeError:
+                        raise ServerViolation("server sent invalid UTF-8 text")
+                return (op, bytes(data))
+        raise TestFailure("too many frames")
+
+    def _close_of(self, f):
+        p = f.payload
+        if len(p) == 0:
+            return Close(None, "")
+        if len(p) == 1:
+            raise ServerViolation("server close payload of 1 byte")
+        code = struct.unpack("!H", p[:2])[0]
+        if code in NEVER_ON_WIRE or not (1000 <= code <= 4999):
+            raise ServerViolation("server sent close code %d on the wire" % code)
+        try:
+            reason = p[2:].decode("utf-8")
+        except UnicodeDecodeError:
+            raise ServerViolation("server close reason is not UTF-8: %r" % p[2:])
+        return Close(code, reason)
+
+    def expect_close(self, timeout=None, collect=None):
+        """
+        Read until the server's Close; returns it.  Data messages before it
+        go to COLLECT (a list) if given, else fail the test.
+        """
+        deadline = time.monotonic() + (timeout or self.timeout)
+        for _ in range(10_000_000):
+            try:
+                m = self.recv_message(max(0.01, deadline - time.monotonic()))
+            except EOFError:
+                raise TestFailure("connection closed without a Close frame")
+            except ConnectionResetError:
+                raise TestFailure("connection reset without a Close frame")
+            except socket.timeout:
+                raise TestFailure("no Close frame within %.1f s" %
+                                  (timeout or self.timeout))
+            if isinstance(m, Close):
+                return m
+            if collect is None:
+                raise TestFailure("unexpected message before Close: op %#x %r"
+                                  % (m[0], m[1][:60]))
+            collect.append(m)
+        raise TestFailure("too many messages")
+
+    def wait_eof(self, timeout=None):
+        """Read (discarding) until EOF; returns 'eof', 'rst' or 'timeout'."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                d = self.sock.recv(65536)
+            except socket.timeout:
+                return "timeout"
+            except ConnectionResetError:
+                return "rst"
+            if not d:
+                return "eof"
+        return "timeout"
+
+    def expect_close_then_eof(self, code, timeout=None, reply=True,
+                              collect=None):
+        """Expect a Close with CODE, answer it (if REPLY), then the TCP close."""
+        c = self.expect_close(timeout, collect=collect)
+        expect_eq(c.code, code, "close code (reason %r)" % c.reason)
+        if reply:
+            try:
+                self.send_close(c.code if c.code else None)
+            except OSError:
+                pass
+        how = self.wait_eof(timeout or self.timeout)
+        expect(how in ("eof", "rst"), "server did not close TCP after Close "
+               "(%s)" % how)
+        return c
+
+    def close(self, rst=False):
+        try:
+            if rst:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                     struct.pack("ii", 1, 0))
+            self.sock.close()
+        except OSError:
+            pass
+
+
+# --------------------------------------------------------------------------
+# asyncio helpers (python websockets client)
+# --------------------------------------------------------------------------
+
+def need_websockets():
+    """Import python-websockets or bail out with how to get it."""
+    try:
+        import websockets  # noqa: F401
+        import websockets.exceptions  # noqa: F401
+        return websockets
+    except ImportError:
+        print("Bail out! python3-websockets is not importable by %s "
+              "(use Debian's /usr/bin/python3 with python3-websockets)"
+              % sys.executable)
+        sys.stdout.flush()
+        sys.exit(1)
+
+
+def arun(coro, timeout=60):
+    """Run CORO in a fresh event loop, bounded by TIMEOUT (scaled) seconds."""
+    async def bounded():
+        return await asyncio.wait_for(coro, T(timeout))
+    return asyncio.run(bounded())
+
+
+def ws_uri(port, path):
+    return "ws://%s:%d%s" % (HOST, port, path)
+
+
+def pattern_bytes(n, seed=1):
+    """N deterministic pseudo-random bytes."""
+    rnd = random.Random(seed)
+    return rnd.randbytes(n)
