@@ -211,6 +211,8 @@ static size_t sat_adjust(size_t n, uint64_t r)
 }
 
 /* libFuzzer entry point. */
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const struct http_limits generous = {8192, 16384, 100};
