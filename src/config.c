@@ -40,6 +40,7 @@ enum config_section {
 	SEC_NONE,
 	SEC_GATEWAY,
 	SEC_LIMITS,
+	SEC_ADMIN,
 	SEC_ROUTE,
 };
 
@@ -55,6 +56,8 @@ enum config_key_type {
 	KT_FRAME_TYPE,
 	KT_ON_RESET,
 	KT_CLOSE_CODE,
+	KT_WORKERS,      /* "auto" or a count */
+	KT_ADMIN_LISTEN, /* one numeric address */
 };
 
 /* Offset and width of a field of struct config / struct config_route. */
@@ -73,6 +76,8 @@ enum config_key_type {
 	X(K_LOG_LEVEL, SEC_GATEWAY, "log_level", KT_LOG_LEVEL, NOF, 0, 0)      \
 	X(K_ACCESS_LOG, SEC_GATEWAY, "access_log", KT_BOOL, CF(access_log),    \
 	  0, 1)                                                                \
+	X(K_WORKERS, SEC_GATEWAY, "workers", KT_WORKERS, NOF, 1, 256)          \
+	X(K_ADMIN_LISTEN, SEC_ADMIN, "listen", KT_ADMIN_LISTEN, NOF, 0, 0)     \
 	X(K_HANDSHAKE_TIMEOUT, SEC_LIMITS, "handshake_timeout", KT_DURATION,   \
 	  CF(limits.handshake_timeout_ms), 1, DMAX)                            \
 	X(K_MAX_REQUEST_LINE, SEC_LIMITS, "max_request_line", KT_SIZE,         \
@@ -149,7 +154,7 @@ struct config_loader {
 	bool failed;
 	enum config_section section;
 	size_t route;              /* index of the current route */
-	int gateway_line, limits_line;
+	int gateway_line, limits_line, admin_line;
 	int seen[K_COUNT_];        /* line each key was set at, 0 = unset */
 	size_t routes_cap, listens_cap;
 	struct config_route route_defaults;
@@ -160,6 +165,8 @@ static void
 config_defaults(struct config *c, struct config_route *r)
 {
 	c->max_connections = 10000;
+	c->workers = 0; /* auto: one per core */
+	c->has_admin = false; /* the admin listener is off */
 	c->log_level = LOG_INFO;
 	c->access_log = true;
 
@@ -843,6 +850,32 @@ config_set(struct config_loader *ld, enum config_key_id id, const char *v)
 					 config_add_subprotocol);
 	case KT_UPSTREAM:
 		return config_set_upstream(ld, v);
+	case KT_WORKERS:
+		if (strcmp(v, "auto") == 0) {
+			ld->c->workers = 0;
+			return 0;
+		}
+		if (config_number(ld, k, v, &n) < 0)
+			return -1; /* "expected a whole number": or auto */
+		ld->c->workers = (unsigned)n;
+		return 0;
+	case KT_ADMIN_LISTEN:
+		if (config_parse_listen(v, &ld->c->admin.addr,
+					&ld->c->admin.addr_len) < 0) {
+			config_error(ld, ld->line, k->name,
+				     "expected one numeric address like "
+				     "127.0.0.1:9090 or [::1]:9090, got %s",
+				     config_quote(v, q, sizeof(q)));
+			return -1;
+		}
+		ld->c->admin.text = strdup(v);
+		if (ld->c->admin.text == NULL) {
+			config_error(ld, ld->line, k->name, "out of memory");
+			return -1;
+		}
+		ld->c->admin.line = ld->line;
+		ld->c->has_admin = true;
+		return 0;
 	case KT_COUNT:
 	case KT_SIZE:
 	case KT_DURATION:
@@ -917,6 +950,8 @@ config_section_name(struct config_loader *ld, char *buf, size_t len)
 		return "[gateway]";
 	case SEC_LIMITS:
 		return "[limits]";
+	case SEC_ADMIN:
+		return "[admin]";
 	case SEC_ROUTE:
 		snprintf(buf, len, "[route %s]",
 			 config_clean(ld->c->routes[ld->route].path, q,
@@ -949,7 +984,7 @@ config_key_cb(void *user, const char *section, const char *name,
 	if (ld->section == SEC_NONE) {
 		config_error(ld, ld->line, name,
 			     "key outside of any section (put it under "
-			     "[gateway], [limits] or [route PATH])");
+			     "[gateway], [limits], [admin] or [route PATH])");
 		return 0;
 	}
 	for (i = 0; i < K_COUNT_; i++)
@@ -1074,6 +1109,9 @@ config_begin_section(struct config_loader *ld, const char *s, size_t len)
 	} else if (strcmp(name, "limits") == 0) {
 		ld->section = SEC_LIMITS;
 		first = &ld->limits_line;
+	} else if (strcmp(name, "admin") == 0) {
+		ld->section = SEC_ADMIN;
+		first = &ld->admin_line;
 	} else if (strcmp(name, "route") == 0 ||
 		   (strncmp(name, "route", 5) == 0 &&
 		    (name[5] == ' ' || name[5] == '\t'))) {
@@ -1087,14 +1125,14 @@ config_begin_section(struct config_loader *ld, const char *s, size_t len)
 		snprintf(sec, sizeof(sec), "[%s]",
 			 config_clean(name, q, sizeof(q), false));
 		config_error(ld, ld->line, sec,
-			     "unknown section (expected [gateway], [limits] "
-			     "or [route PATH])");
+			     "unknown section (expected [gateway], [limits], "
+			     "[admin] or [route PATH])");
 		return;
 	}
 	if (*first != 0) {
-		config_error(ld, ld->line, ld->section == SEC_GATEWAY
-						   ? "[gateway]"
-						   : "[limits]",
+		char sec[128];
+		config_error(ld, ld->line,
+			     config_section_name(ld, sec, sizeof(sec)),
 			     "duplicate section (first at line %d)", *first);
 		return;
 	}
@@ -1253,6 +1291,7 @@ config_parse(const char *text, size_t len, const char *name, char *err,
 		return NULL;
 	}
 	ld.c = c;
+	c->refs = 1;
 	config_defaults(c, &ld.route_defaults);
 	ld.p = text;
 	ld.end = text + len;
@@ -1326,6 +1365,23 @@ config_load_string(const char *text, const char *name, char *err,
 	return config_parse(text, strlen(text), name, err, errlen);
 }
 
+/* Take a reference. */
+struct config *
+config_ref(struct config *c)
+{
+	if (c != NULL)
+		__atomic_add_fetch(&c->refs, 1, __ATOMIC_RELAXED);
+	return c;
+}
+
+/* Drop a reference; the last one frees. */
+void
+config_unref(struct config *c)
+{
+	if (c != NULL && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		config_free(c);
+}
+
 /* Free C and everything it owns. */
 void
 config_free(struct config *c)
@@ -1335,6 +1391,7 @@ config_free(struct config *c)
 	for (size_t i = 0; i < c->n_listens; i++)
 		free(c->listens[i].text);
 	free(c->listens);
+	free(c->admin.text);
 	for (size_t i = 0; i < c->n_routes; i++) {
 		struct config_route *r = &c->routes[i];
 		free(r->path);

@@ -8,7 +8,8 @@
  * File layout (see etc/wsgate.ini for the commented example):
  *
  *   [gateway]   listen (repeatable, or comma-separated), max_connections,
- *               log_level, access_log
+ *               workers, log_level, access_log
+ *   [admin]     listen (one address: /healthz and /metrics)
  *   [limits]    handshake_timeout, max_request_line, max_header_bytes,
  *               max_headers, buffer_limit, max_message, max_frame,
  *               idle_timeout, ping_interval, pong_timeout, close_timeout,
@@ -91,9 +92,13 @@ struct config {
 	struct config_route *routes;
 	size_t n_routes;
 	unsigned max_connections;
+	unsigned workers;             /* 0 = auto: one per core */
 	enum log_level log_level;
 	bool access_log;
+	bool has_admin;               /* [admin] listen is set */
+	struct config_listen admin;   /* /healthz and /metrics, plain HTTP */
 	struct config_limits limits;
+	int refs;                     /* config_ref / config_unref */
 };
 
 /*
@@ -108,6 +113,14 @@ struct config *config_load_string(const char *text, const char *name,
 
 /* Free C and everything it owns; NULL is fine. */
 void config_free(struct config *c);
+
+/*
+ * Reference counting, for configs shared by worker threads and live
+ * sessions across a reload: a loaded config holds one reference;
+ * config_unref frees it when the last one goes.  Thread-safe.
+ */
+struct config *config_ref(struct config *c);
+void config_unref(struct config *c);
 
 /* The route whose path equals PATH (LEN bytes), or NULL. */
 const struct config_route *config_find_route(const struct config *c,

@@ -27,7 +27,7 @@ struct listener {
 	struct server *srv;
 	struct evconnlistener *evl;
 	struct event *resume_ev;
-	const char *name;
+	char *name;                /* a copy: configs come and go */
 	unsigned long paused_count;
 };
 
@@ -77,7 +77,7 @@ listener_error_cb(struct evconnlistener *evl, void *arg)
 
 /* Bind and listen; see listener.h. */
 struct listener *
-listener_new(struct server *srv, const struct config_listen *cl)
+listener_new(struct server *srv, const struct config_listen *cl, bool reuseport)
 {
 	struct listener *l = calloc(1, sizeof(*l));
 	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
@@ -86,9 +86,15 @@ listener_new(struct server *srv, const struct config_listen *cl)
 	if (l == NULL)
 		return NULL;
 	l->srv = srv;
-	l->name = cl->text;
+	l->name = strdup(cl->text);
+	if (l->name == NULL) {
+		free(l);
+		return NULL;
+	}
 	if (cl->addr.ss_family == AF_INET6)
 		flags |= LEV_OPT_BIND_IPV6ONLY;
+	if (reuseport)
+		flags |= LEV_OPT_REUSEABLE_PORT;
 	l->evl = evconnlistener_new_bind(srv->base, listener_accept_cb, l,
 					 flags, 1024,
 					 (const struct sockaddr *)&cl->addr,
@@ -96,6 +102,7 @@ listener_new(struct server *srv, const struct config_listen *cl)
 	if (l->evl == NULL) {
 		log_error("%s: cannot listen: %s", cl->text,
 			  strerror(EVUTIL_SOCKET_ERROR()));
+		free(l->name);
 		free(l);
 		return NULL;
 	}
@@ -118,5 +125,6 @@ listener_free(struct listener *l)
 		evconnlistener_free(l->evl);
 	if (l->resume_ev != NULL)
 		event_free(l->resume_ev);
+	free(l->name);
 	free(l);
 }

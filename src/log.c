@@ -1,8 +1,8 @@
 /*
  * log.c - leveled logging to stderr and the access log.
  *
- * The threshold is written once at start-up, before any worker runs, and
- * only read afterwards.  Each line is formatted into a local buffer and
+ * The threshold is set at start-up and again by a reload, while workers
+ * read it: it is read and written with relaxed atomics.  Each line is formatted into a local buffer and
  * written with one write(2) so lines from several threads never interleave.
  */
 #include "log.h"
@@ -16,7 +16,7 @@
 
 #include <event2/event.h>
 
-static enum log_level log_threshold = LOG_INFO;
+static int log_threshold = LOG_INFO; /* atomic: a reload may change it */
 
 static const char *const log_names[] = {
 #define LOG_NAME_(name, text) text,
@@ -75,7 +75,7 @@ log_libevent_cb(int severity, const char *msg)
 void
 log_init(enum log_level level)
 {
-	log_threshold = level;
+	__atomic_store_n(&log_threshold, (int)level, __ATOMIC_RELAXED);
 	event_set_log_callback(log_libevent_cb);
 }
 
@@ -83,7 +83,7 @@ log_init(enum log_level level)
 bool
 log_enabled(enum log_level level)
 {
-	return level <= log_threshold;
+	return (int)level <= __atomic_load_n(&log_threshold, __ATOMIC_RELAXED);
 }
 
 /* Format one line with a timestamp and write it in one call. */

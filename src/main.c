@@ -1,10 +1,9 @@
 /*
- * main.c - wsgate: command line, signals and the event loop (wiring only).
+ * main.c - wsgate: command line, then the gateway (wiring only).
  */
 #include "config.h"
 
-#include <errno.h>
-#include <inttypes.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,11 +12,14 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
 
+#include "gateway.h"
+#include "healthcheck.h"
 #include "log.h"
-#include "server.h"
 
 #define DEFAULT_CONFIG "/etc/wsgate/wsgate.ini"
+#define HEALTHCHECK_TIMEOUT_MS 3000
 
 /* Print usage to F. */
 static void
@@ -25,19 +27,25 @@ usage(FILE *f)
 {
 	fprintf(f,
 		"usage: wsgate [-t] [-c FILE]\n"
+		"       wsgate --healthcheck URL\n"
 		"       wsgate -V | -h\n"
 		"\n"
 		"WebSocket-to-TCP gateway: bridges RFC 6455 clients to TCP or\n"
 		"unix-socket services listed in an INI file.\n"
 		"\n"
-		"  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
-		"  -t       check the configuration and exit (0 when valid)\n"
-		"  -V       print the version and exit\n"
-		"  -h       print this help and exit\n"
+		"  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
+		"  -t, --test          check the configuration and exit (0 when valid)\n"
+		"      --healthcheck URL\n"
+		"                      GET URL (http://HOST:PORT/PATH, e.g. the admin\n"
+		"                      endpoint's /healthz) and exit 0 on a 200 answer,\n"
+		"                      1 otherwise: a container health check\n"
+		"  -V, --version       print the version and exit\n"
+		"  -h, --help          print this help and exit\n"
 		"\n"
-		"Runs in the foreground and logs to stderr. SIGTERM or SIGINT:\n"
-		"stop accepting, send Close 1001 to every client, exit within\n"
-		"drain_timeout.\n");
+		"Runs in the foreground and logs to stderr.  SIGTERM or SIGINT: stop\n"
+		"accepting, send Close 1001 to every client, exit within\n"
+		"drain_timeout.  SIGHUP: reload the configuration for new\n"
+		"connections.\n");
 }
 
 /* Raise the soft descriptor limit to the hard one: each session needs two
@@ -62,41 +70,35 @@ raise_nofile(unsigned max_connections)
 			 max_connections * 2 + 32);
 }
 
-/* SIGTERM / SIGINT: graceful shutdown; a second one exits at once. */
-static void
-signal_cb(evutil_socket_t sig, short what, void *arg)
-{
-	struct server *srv = arg;
-
-	(void)what;
-	if (srv->draining) {
-		log_warn("signal %d again: exiting now", (int)sig);
-		event_base_loopbreak(srv->base);
-		return;
-	}
-	log_info("signal %d: draining", (int)sig);
-	server_shutdown(srv);
-}
-
 int
 main(int argc, char **argv)
 {
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"test", no_argument, NULL, 't'},
+		{"healthcheck", required_argument, NULL, 'H'},
+		{"version", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
 	const char *file = DEFAULT_CONFIG;
+	const char *health_url = NULL;
 	bool check_only = false;
 	char err[1024];
 	struct config *cfg;
-	struct event_base *base;
-	struct server *srv;
-	struct event *sigterm, *sigint;
-	int opt;
+	struct gateway *gw;
+	int opt, rc;
 
-	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			file = optarg;
 			break;
 		case 't':
 			check_only = true;
+			break;
+		case 'H':
+			health_url = optarg;
 			break;
 		case 'V':
 			printf("wsgate %s\n", PACKAGE_VERSION);
@@ -113,6 +115,8 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (health_url != NULL)
+		return healthcheck_run(health_url, HEALTHCHECK_TIMEOUT_MS);
 
 	cfg = config_load(file, err, sizeof(err));
 	if (cfg == NULL) {
@@ -123,47 +127,33 @@ main(int argc, char **argv)
 		printf("wsgate: %s: configuration ok (%zu listen address(es), "
 		       "%zu route(s))\n",
 		       file, cfg->n_listens, cfg->n_routes);
-		config_free(cfg);
+		config_unref(cfg);
 		return 0;
 	}
 
 	log_init(cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile(cfg->max_connections);
-	base = event_base_new();
-	if (base == NULL) {
-		log_error("cannot create the event loop");
-		config_free(cfg);
+	/* Before any event_base: workers wake each other's loops. */
+	if (evthread_use_pthreads() < 0) {
+		log_error("libevent has no pthreads support");
+		config_unref(cfg);
 		return 1;
 	}
-	srv = server_new(base, cfg);
-	if (srv == NULL || server_listen(srv) < 0) {
-		server_free(srv);
-		event_base_free(base);
-		config_free(cfg);
-		return 1;
-	}
-	sigterm = evsignal_new(base, SIGTERM, signal_cb, srv);
-	sigint = evsignal_new(base, SIGINT, signal_cb, srv);
-	if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) ||
-	    evsignal_add(sigint, NULL)) {
-		log_error("cannot install signal handlers");
+	gw = gateway_new(cfg, file);
+	if (gw == NULL) {
+		config_unref(cfg);
 		return 1;
 	}
 	for (size_t i = 0; i < cfg->n_routes; i++)
 		log_info("route %s -> %s", cfg->routes[i].path,
 			 cfg->routes[i].upstream);
+	config_unref(cfg); /* the gateway holds its own reference */
 	log_info("wsgate %s ready (%s)", PACKAGE_VERSION, file);
 
-	event_base_dispatch(base);
-
-	log_info("exiting: %" PRIu64 " session(s) served",
-		 srv->total_sessions);
-	event_free(sigterm);
-	event_free(sigint);
-	server_free(srv);
-	event_base_free(base);
-	config_free(cfg);
+	rc = gateway_run(gw);
+	log_info("exiting");
+	gateway_free(gw);
 	libevent_global_shutdown();
-	return 0;
+	return rc == 0 ? 0 : 1;
 }

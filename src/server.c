@@ -13,16 +13,42 @@
 #include "log.h"
 #include "session.h"
 
+/* How often the buffered-bytes gauge is refreshed. */
+#define SERVER_SAMPLE_MS 1000
+
+/* Refresh the buffered-bytes gauge from every session. */
+static void
+server_sample_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct server *srv = arg;
+	uint64_t sum = 0;
+
+	(void)fd;
+	(void)what;
+	for (struct session *s = srv->sessions; s != NULL; s = session_next(s))
+		sum += session_buffered(s);
+	metrics_set(&srv->metrics.buffered_bytes, sum);
+}
+
 /* A new server; see server.h. */
 struct server *
-server_new(struct event_base *base, const struct config *cfg)
+server_new(struct event_base *base, struct config *cfg, struct gateway *gw)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
+	struct timeval tv = {SERVER_SAMPLE_MS / 1000, 0};
 
 	if (srv == NULL)
 		return NULL;
 	srv->base = base;
-	srv->cfg = cfg;
+	srv->gw = gw;
+	srv->cfg = config_ref(cfg);
+	srv->sample_timer = event_new(base, -1, EV_PERSIST, server_sample_cb,
+				      srv);
+	if (srv->sample_timer == NULL) {
+		server_free(srv);
+		return NULL;
+	}
+	evtimer_add(srv->sample_timer, &tv);
 	/* Reads /etc/resolv.conf and /etc/hosts; without them names are
 	   still tried against nothing and fail as DNS errors. */
 	srv->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
@@ -39,7 +65,7 @@ server_new(struct event_base *base, const struct config *cfg)
 
 /* Bind every listen address. */
 int
-server_listen(struct server *srv)
+server_listen(struct server *srv, bool reuseport, bool log)
 {
 	const struct config *cfg = srv->cfg;
 
@@ -47,13 +73,32 @@ server_listen(struct server *srv)
 	if (srv->listeners == NULL)
 		return -1;
 	for (size_t i = 0; i < cfg->n_listens; i++) {
-		srv->listeners[i] = listener_new(srv, &cfg->listens[i]);
+		srv->listeners[i] =
+			listener_new(srv, &cfg->listens[i], reuseport);
 		if (srv->listeners[i] == NULL)
 			return -1;
 		srv->n_listeners++;
-		log_info("listening on %s", cfg->listens[i].text);
+		if (log)
+			log_info("listening on %s", cfg->listens[i].text);
 	}
 	return 0;
+}
+
+/* Use a reloaded config for new sessions. */
+void
+server_set_config(struct server *srv, struct config *cfg)
+{
+	struct config *old = srv->cfg;
+
+	srv->cfg = config_ref(cfg);
+	config_unref(old);
+}
+
+/* This worker's counters. */
+struct metrics *
+server_metrics(struct server *srv)
+{
+	return &srv->metrics;
 }
 
 /* Close every listener. */
@@ -92,6 +137,8 @@ server_shutdown(struct server *srv)
 		return;
 	srv->draining = true;
 	server_close_listeners(srv);
+	if (srv->sample_timer != NULL)
+		evtimer_del(srv->sample_timer);
 	log_info("shutting down: %u session(s) open", srv->n_sessions);
 	for (struct session *s = srv->sessions; s != NULL; s = session_next(s))
 		session_shutdown(s);
@@ -129,6 +176,10 @@ server_free(struct server *srv)
 		session_free(srv->sessions);
 	if (srv->drain_timer != NULL)
 		event_free(srv->drain_timer);
+	if (srv->sample_timer != NULL)
+		event_free(srv->sample_timer);
+	metrics_free(&srv->metrics);
+	config_unref(srv->cfg);
 	if (srv->dns != NULL)
 		evdns_base_free(srv->dns, 1);
 	free(srv);

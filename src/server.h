@@ -2,8 +2,10 @@
  * server.h - one worker: an event_base, its listeners and its sessions.
  *
  * Everything a session touches on the data path hangs off its server, never
- * off a global, so several workers (each with its own event_base) can run
- * the same code side by side.  The config is shared and read-only.
+ * off a global, so several workers (each with its own event_base, in its
+ * own thread) run the same code side by side.  The config is read-only and
+ * reference-counted: a reload hands the server a new one, and each session
+ * keeps the one it started with.
  */
 #ifndef WSGATE_SERVER_H
 #define WSGATE_SERVER_H
@@ -14,29 +16,44 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "metrics.h"
 
 struct evdns_base;
+struct gateway;
 struct listener;
 struct session;
 
 struct server {
 	struct event_base *base;
 	struct evdns_base *dns;
-	const struct config *cfg;
+	struct gateway *gw;        /* process-wide state; NULL in tests */
+	struct config *cfg;        /* config for new sessions (a reference) */
 	struct listener **listeners;
 	size_t n_listeners;
 	struct session *sessions;  /* every live session (for shutdown) */
 	unsigned n_sessions;
 	bool draining;             /* shutting down: no new sessions */
 	struct event *drain_timer; /* drain_timeout: give up and exit */
+	struct event *sample_timer; /* refreshes the buffered-bytes gauge */
 	uint64_t total_sessions;
+	struct metrics metrics;    /* written by this worker only */
 };
 
-/* A new server on BASE for CFG (not owned); NULL on failure (logged). */
-struct server *server_new(struct event_base *base, const struct config *cfg);
+/* A new server on BASE for CFG (a reference is taken) in gateway GW; NULL
+   on failure (logged). */
+struct server *server_new(struct event_base *base, struct config *cfg,
+			  struct gateway *gw);
 
-/* Bind every listen address of the config; 0, or -1 (logged). */
-int server_listen(struct server *srv);
+/* Bind every listen address of the config (SO_REUSEPORT when REUSEPORT,
+   so that several workers share each address); log each when LOG.  0, or
+   -1 (logged). */
+int server_listen(struct server *srv, bool reuseport, bool log);
+
+/* Use CFG (a reference is taken) for new sessions from now on. */
+void server_set_config(struct server *srv, struct config *cfg);
+
+/* This worker's counters. */
+struct metrics *server_metrics(struct server *srv);
 
 /*
  * Begin a graceful shutdown: close the listeners, send Close 1001 to every

@@ -38,8 +38,10 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "gateway.h"
 #include "http_upgrade.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "upstream.h"
 #include "utf8.h"
@@ -81,6 +83,8 @@ enum upstream_state {
 
 struct session {
 	struct server *srv;
+	struct config *cfg;           /* the config it started with (a ref) */
+	struct route_metrics *rm;     /* its route's counters, once routed */
 	struct session *prev, *next;
 	enum session_state state;
 	enum upstream_state up_state;
@@ -102,7 +106,7 @@ struct session {
 	struct event *idle_timer;
 	struct event *free_ev;
 
-	struct timeval started, last_rx, last_data, ping_sent;
+	struct timeval started, last_rx, last_data, ping_sent, connect_start;
 
 	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
 	int http_status;
@@ -113,6 +117,7 @@ struct session {
 	char upstream_name[16];
 
 	unsigned over_limit : 1;
+	unsigned counted : 1;         /* holds a gateway connection slot */
 	unsigned close_sent : 1;
 	unsigned close_rcvd : 1;
 	unsigned fail_fast : 1;       /* don't wait for the client's Close */
@@ -210,7 +215,7 @@ session_log(struct session *s)
 	uint64_t ms;
 	char sent[12] = "-", rcvd[12] = "-";
 
-	if (!s->srv->cfg->access_log)
+	if (!s->cfg->access_log)
 		return;
 	gettimeofday(&now, NULL);
 	ms = session_ms_between(s->started, now);
@@ -259,7 +264,24 @@ session_free(struct session *s)
 		event_free(s->idle_timer);
 	if (s->free_ev != NULL)
 		event_free(s->free_ev);
+	if (s->rm != NULL && s->http_status == 101)
+		metrics_sub(&s->rm->open, 1);
+	metrics_sub(&s->srv->metrics.open, 1);
+	if (s->counted)
+		gateway_conn_done(s->srv->gw);
+	config_unref(s->cfg);
 	free(s);
+}
+
+/* Bytes queued in S toward both sides (for the buffered-bytes gauge). */
+size_t
+session_buffered(const struct session *s)
+{
+	size_t n = session_client_queued(s);
+
+	if (s->up != NULL)
+		n += evbuffer_get_length(bufferevent_get_output(s->up));
+	return n;
 }
 
 /* A fresh loop pass after the session ended: log it and free it. */
@@ -272,6 +294,8 @@ session_free_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	session_log(s);
+	if (s->code_logged == WS_CLOSE_ABNORMAL)
+		metrics_add(&srv->metrics.close_logged_1006, 1);
 	session_free(s);
 	server_session_gone(srv);
 }
@@ -318,7 +342,7 @@ session_linger(struct session *s)
 	(void)shutdown(bufferevent_getfd(s->client), SHUT_WR);
 	bufferevent_enable(s->client, EV_READ);
 	s->client_paused = 0;
-	session_arm(s->timer, s->srv->cfg->limits.close_timeout_ms);
+	session_arm(s->timer, s->cfg->limits.close_timeout_ms);
 	/* The upstream has nothing more to say to this client. */
 	session_up_close(s, UP_CLOSE_FLUSH);
 }
@@ -367,6 +391,7 @@ session_reject(struct session *s, int status, const char *body)
 	int n;
 
 	s->http_status = status;
+	metrics_handshake_failure(&s->srv->metrics, status);
 	session_set_reason(s, "gateway", body);
 	n = http_response_error(buf, sizeof(buf), status, body);
 	if (n < 0) {
@@ -449,6 +474,7 @@ session_send_close(struct session *s, unsigned code, const char *reason)
 				     strlen(reason));
 	s->close_sent = 1;
 	s->code_sent = code;
+	metrics_close_code(&s->srv->metrics, code, 1);
 	if (s->code_logged == 0)
 		s->code_logged = code;
 	tmp = evbuffer_new();
@@ -461,7 +487,7 @@ session_send_close(struct session *s, unsigned code, const char *reason)
 		bufferevent_disable(s->up, EV_READ);
 	evtimer_del(s->ping_timer);
 	evtimer_del(s->idle_timer);
-	session_arm(s->timer, s->srv->cfg->limits.close_timeout_ms);
+	session_arm(s->timer, s->cfg->limits.close_timeout_ms);
 	session_client_flush(s);
 	/* Keep reading: the client's Close must still be seen. */
 	if (s->client_paused && s->client != NULL) {
@@ -511,7 +537,7 @@ session_up_close(struct session *s, enum up_close_mode mode)
 		bufferevent_setwatermark(s->up, EV_WRITE, 0, 0);
 		if (!evtimer_pending(s->timer, NULL))
 			session_arm(s->timer,
-				    s->srv->cfg->limits.close_timeout_ms);
+				    s->cfg->limits.close_timeout_ms);
 		return;
 	}
 	if (mode == UP_CLOSE_RESET && bufferevent_getfd(s->up) >= 0) {
@@ -551,7 +577,7 @@ session_resume_client(struct session *s)
 static bool
 session_can_forward(const struct session *s)
 {
-	size_t limit = s->srv->cfg->limits.buffer_limit;
+	size_t limit = s->cfg->limits.buffer_limit;
 
 	if (s->close_sent)
 		return true; /* payload is discarded (RFC 6455 1.4) */
@@ -584,6 +610,7 @@ session_control(struct session *s, const struct ws_event *ev)
 	case WS_OP_CLOSE:
 		s->close_rcvd = 1;
 		s->code_rcvd = ev->close_code;
+		metrics_close_code(&s->srv->metrics, ev->close_code, 0);
 		if (s->code_logged == 0)
 			s->code_logged = ev->close_code;
 		session_set_reason(s, "client", "client closed");
@@ -612,10 +639,13 @@ session_data(struct session *s, struct evbuffer *in, const struct ws_event *ev)
 {
 	if (ev->len > 0) {
 		s->bytes_in += ev->len;
+		metrics_add(&s->rm->bytes_in, ev->len);
 		s->last_data = s->last_rx;
 	}
-	if (ev->message_end)
+	if (ev->message_end) {
 		s->msgs_in++;
+		metrics_add(&s->rm->msgs_in, 1);
+	}
 	if (s->close_sent) {
 		evbuffer_drain(in, ev->len); /* RFC 6455 1.4: no more data */
 		return;
@@ -625,9 +655,12 @@ session_data(struct session *s, struct evbuffer *in, const struct ws_event *ev)
 		   cut differently: one frame per chunk). */
 		if (ev->len == 0 && !ev->message_start && !ev->message_end)
 			return;
-		if (ev->message_end)
+		if (ev->message_end) {
 			s->msgs_out++;
+			metrics_add(&s->rm->msgs_out, 1);
+		}
 		s->bytes_out += ev->len;
+		metrics_add(&s->rm->bytes_out, ev->len);
 		session_client_frame(s, ev->message_end,
 				     ev->message_start ? ev->opcode : WS_OP_CONT,
 				     in, ev->len);
@@ -724,6 +757,7 @@ session_up_failed(struct session *s, enum upstream_failure f, int err)
 		snprintf(reason, sizeof(reason), "%s", upstream_failure_text(f));
 	log_info("%s: %s %s: %s", s->peer, s->route->path, s->route->upstream,
 		 reason);
+	metrics_add(&s->rm->failures[f], 1);
 	session_set_reason(s, "upstream", reason);
 	session_up_close(s, UP_CLOSE_RESET);
 	session_send_close(s, upstream_failure_code(s->route, f), reason);
@@ -752,7 +786,7 @@ static void
 session_ping_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
-	const struct config_limits *lim = &s->srv->cfg->limits;
+	const struct config_limits *lim = &s->cfg->limits;
 	struct timeval now = session_now(s);
 
 	(void)fd;
@@ -801,7 +835,7 @@ static void
 session_idle_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
-	uint64_t idle = s->srv->cfg->limits.idle_timeout_ms;
+	uint64_t idle = s->cfg->limits.idle_timeout_ms;
 	uint64_t quiet = session_ms_between(s->last_data, session_now(s));
 
 	(void)fd;
@@ -820,7 +854,7 @@ session_idle_cb(evutil_socket_t fd, short what, void *arg)
 static void
 session_handshake_done(struct session *s)
 {
-	const struct config *cfg = s->srv->cfg;
+	const struct config *cfg = s->cfg;
 	struct http_str path = http_upgrade_path(s->http);
 	struct http_str key = http_upgrade_key(s->http);
 	char accept[HTTP_ACCEPT_KEY_LEN + 1];
@@ -841,6 +875,11 @@ session_handshake_done(struct session *s)
 		session_reject(s, 404, "no route for this path");
 		return;
 	}
+	s->rm = metrics_route(&s->srv->metrics, s->route->path);
+	if (s->rm == NULL) {
+		session_reject(s, 500, "out of memory");
+		return;
+	}
 	if (!http_upgrade_is_websocket(s->http)) {
 		session_reject(s, 426, "this path is a WebSocket endpoint");
 		return;
@@ -856,6 +895,8 @@ session_handshake_done(struct session *s)
 	s->http = NULL;
 	s->http_status = 101;
 	s->state = SESSION_OPEN;
+	metrics_add(&s->rm->total, 1);
+	metrics_add(&s->rm->open, 1); /* session_free takes it back */
 	evtimer_del(s->timer);
 
 	struct ws_decoder_config dc = {
@@ -887,6 +928,7 @@ session_handshake_done(struct session *s)
 				  session_up_event_cb, s);
 		bufferevent_set_max_single_read(s->up, cfg->limits.max_frame);
 		s->up_state = UP_CONNECTING;
+		gettimeofday(&s->connect_start, NULL);
 		session_arm(s->connect_timer, s->route->connect_timeout_ms);
 		s->conn = upstream_connect(s->srv->base, s->srv->dns, s->route,
 					   s->up, session_up_failed_cb, s);
@@ -958,7 +1000,7 @@ static void
 session_client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
-	size_t limit = s->srv->cfg->limits.buffer_limit;
+	size_t limit = s->cfg->limits.buffer_limit;
 
 	session_client_flush(s);
 	if (session_client_queued(s) > 0) {
@@ -1026,7 +1068,7 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t avail = evbuffer_get_length(in);
-	size_t send = avail, max_frame = s->srv->cfg->limits.max_frame;
+	size_t send = avail, max_frame = s->cfg->limits.max_frame;
 	bool text = s->route->frame_type == FRAME_TEXT;
 	bool first = true;
 
@@ -1069,6 +1111,8 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	s->bytes_out += send;
 	s->msgs_out++;
+	metrics_add(&s->rm->bytes_out, send);
+	metrics_add(&s->rm->msgs_out, 1);
 	s->last_data = session_now(s);
 	while (send > 0) {
 		size_t n = send < max_frame ? send : max_frame;
@@ -1080,7 +1124,7 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 		first = false;
 	}
 	session_client_flush(s);
-	if (session_client_queued(s) >= s->srv->cfg->limits.buffer_limit &&
+	if (session_client_queued(s) >= s->cfg->limits.buffer_limit &&
 	    !s->up_paused) {
 		s->up_paused = 1;
 		bufferevent_disable(bev, EV_READ);
@@ -1111,7 +1155,7 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
 	int err = EVUTIL_SOCKET_ERROR();
-	const struct config_limits *lim = &s->srv->cfg->limits;
+	const struct config_limits *lim = &s->cfg->limits;
 
 	if (what & BEV_EVENT_CONNECTED) {
 		int one = 1;
@@ -1119,6 +1163,15 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 		upstream_conn_free(s->conn);
 		s->conn = NULL;
 		s->up_state = UP_OPEN;
+		{
+			struct timeval now;
+			gettimeofday(&now, NULL);
+			metrics_connect_latency(
+				s->rm, (uint64_t)(now.tv_sec - s->connect_start.tv_sec) *
+						       1000000u +
+					       (uint64_t)(now.tv_usec -
+							  s->connect_start.tv_usec));
+		}
 		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP,
 				 TCP_NODELAY, &one, sizeof(one));
 		bufferevent_setwatermark(bev, EV_WRITE, lim->buffer_limit / 2,
@@ -1158,6 +1211,7 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 	log_info("%s: upstream %s: %s", s->peer, s->route->upstream,
 		 strerror(err));
 	session_set_reason(s, "upstream", upstream_failure_text(UPSTREAM_RESET));
+	metrics_add(&s->rm->failures[UPSTREAM_RESET], 1);
 	session_up_close(s, UP_CLOSE_RESET);
 	if (s->route->abort_on_reset) {
 		s->code_logged = WS_CLOSE_ABNORMAL;
@@ -1173,7 +1227,7 @@ void
 session_start(struct server *srv, evutil_socket_t fd,
 	      const struct sockaddr *addr, socklen_t addr_len)
 {
-	const struct config *cfg = srv->cfg;
+	const struct config *cfg = srv->cfg; /* s->cfg holds a reference */
 	struct http_limits hl = {
 		.max_request_line = cfg->limits.max_request_line,
 		.max_header_bytes = cfg->limits.max_header_bytes,
@@ -1191,6 +1245,9 @@ session_start(struct server *srv, evutil_socket_t fd,
 		return;
 	}
 	s->srv = srv;
+	s->cfg = config_ref(srv->cfg);
+	metrics_add(&srv->metrics.accepted, 1);
+	metrics_add(&srv->metrics.open, 1); /* session_free takes it back */
 	if (addr->sa_family == AF_INET) {
 		const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
 		evutil_inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
@@ -1232,8 +1289,14 @@ session_start(struct server *srv, evutil_socket_t fd,
 	srv->sessions = s;
 	srv->n_sessions++;
 	srv->total_sessions++;
-	if (srv->n_sessions > cfg->max_connections)
+	/* max_connections counts every worker's connections. */
+	if (srv->gw != NULL) {
+		s->counted = 1;
+		if (!gateway_conn_begin(srv->gw, cfg->max_connections))
+			s->over_limit = 1;
+	} else if (srv->n_sessions > cfg->max_connections) {
 		s->over_limit = 1;
+	}
 
 	bufferevent_setcb(s->client, session_client_read_cb,
 			  session_client_write_cb, session_client_event_cb, s);

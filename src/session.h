@@ -10,6 +10,7 @@
 #define WSGATE_SESSION_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/socket.h>
 
 #include <event2/util.h>
@@ -30,6 +31,9 @@ void session_shutdown(struct session *s);
 
 /* Drop S now (drain timeout expired); it is freed on the next loop pass. */
 void session_abort(struct session *s);
+
+/* Bytes S has queued toward its client and its upstream. */
+size_t session_buffered(const struct session *s);
 
 /* The next session in the server's list. */
 struct session *session_next(struct session *s);

@@ -628,14 +628,14 @@ START_TEST(test_unknown_section)
 {
 	expect_error(BASE "\n[gatway]\nlisten = :1\n",
 		     "t.ini:6: [gatway]: unknown section (expected [gateway], "
-		     "[limits] or [route PATH])");
+		     "[limits], [admin] or [route PATH])");
 	/* an empty unknown section is still an error */
 	expect_error(BASE "[foo]\n", "t.ini:5: [foo]: unknown section "
-				     "(expected [gateway], [limits] or "
-				     "[route PATH])");
+				     "(expected [gateway], [limits], [admin] "
+				     "or [route PATH])");
 	expect_error(BASE "[routes /x]\n", "t.ini:5: [routes /x]: unknown "
 					   "section (expected [gateway], "
-					   "[limits] or [route PATH])");
+					   "[limits], [admin] or [route PATH])");
 }
 END_TEST
 
@@ -656,11 +656,68 @@ START_TEST(test_unknown_key)
 }
 END_TEST
 
+/* workers: auto or 1-256; [admin] listen: one numeric address. */
+START_TEST(test_workers_and_admin)
+{
+	struct config *c;
+
+	c = config_load_string("[gateway]\nlisten = :1\n[route /e]\n"
+			       "upstream = echo\n", "t.ini", err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_uint_eq(c->workers, 0);
+	ck_assert(!c->has_admin);
+	config_free(c);
+	c = config_load_string("[gateway]\nlisten = :1\nworkers = 3\n"
+			       "[admin]\nlisten = 127.0.0.1:9090\n"
+			       "[route /e]\nupstream = echo\n",
+			       "t.ini", err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_uint_eq(c->workers, 3);
+	ck_assert(c->has_admin);
+	ck_assert_str_eq(c->admin.text, "127.0.0.1:9090");
+	ck_assert_int_eq(c->admin.line, 5);
+	config_free(c);
+	c = config_load_string("[gateway]\nlisten = :1\nworkers = auto\n"
+			       "[route /e]\nupstream = echo\n",
+			       "t.ini", err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_uint_eq(c->workers, 0);
+	config_free(c);
+	expect_error("[gateway]\nlisten = :1\nworkers = 0\n",
+		     "t.ini:3: workers: must be at least 1, got \"0\"");
+	expect_error("[gateway]\nlisten = :1\nworkers = 257\n",
+		     "t.ini:3: workers: must be at most 256, got \"257\"");
+	expect_error("[gateway]\nlisten = :1\nworkers = many\n",
+		     "t.ini:3: workers: expected a whole number, got \"many\"");
+	expect_error("[gateway]\nlisten = :1\n[admin]\nlisten = localhost:9\n",
+		     "t.ini:4: listen: expected one numeric address like "
+		     "127.0.0.1:9090 or [::1]:9090, got \"localhost:9\"");
+	expect_error("[gateway]\nlisten = :1\n[admin]\n[admin]\n",
+		     "t.ini:4: [admin]: duplicate section (first at line 3)");
+}
+END_TEST
+
+/* A reference keeps the config alive; the last unref frees it (ASan and
+   valgrind report a leak or a use after free otherwise). */
+START_TEST(test_refcount)
+{
+	struct config *c = config_load_string(
+		"[gateway]\nlisten = :1\n[route /e]\nupstream = echo\n",
+		"t.ini", err, sizeof(err));
+
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_ptr_eq(config_ref(c), c);
+	config_unref(c);
+	ck_assert_str_eq(c->routes[0].path, "/e"); /* still alive */
+	config_unref(c);
+}
+END_TEST
+
 START_TEST(test_key_outside_section)
 {
 	expect_error("# leading comment\nlisten = :1\n[gateway]\n",
 		     "t.ini:2: listen: key outside of any section (put it "
-		     "under [gateway], [limits] or [route PATH])");
+		     "under [gateway], [limits], [admin] or [route PATH])");
 }
 END_TEST
 
@@ -1416,6 +1473,8 @@ config_suite(void)
 	tcase_add_test(tc, test_unknown_section);
 	tcase_add_test(tc, test_unknown_key);
 	tcase_add_test(tc, test_key_outside_section);
+	tcase_add_test(tc, test_workers_and_admin);
+	tcase_add_test(tc, test_refcount);
 	tcase_add_test(tc, test_duplicate_key);
 	tcase_add_test(tc, test_same_key_in_two_routes);
 	tcase_add_test(tc, test_duplicate_section);

@@ -1,0 +1,391 @@
+/*
+ * gateway.c - the process: control loop, worker threads, reload, shutdown.
+ *
+ * Each worker is a thread with its own event_base, its own listeners (one
+ * SO_REUSEPORT socket per address per worker, so the kernel spreads new
+ * connections) and its own sessions; a session never leaves its worker and
+ * the data path takes no lock.  The main thread runs a small control loop:
+ * signals, the admin endpoint, and reloads.  It talks to a worker only by
+ * leaving a command under the worker's mutex and activating the worker's
+ * command event (libevent wakes the other loop; evthread_use_pthreads()
+ * must run before any event_base is made).
+ */
+#include "gateway.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "admin.h"
+#include "log.h"
+#include "metrics.h"
+#include "server.h"
+
+#define GATEWAY_MAX_WORKERS 64
+
+struct worker {
+	struct gateway *gw;
+	unsigned id;
+	pthread_t thread;
+	bool started;
+	struct event_base *base;
+	struct server *srv;
+	struct event *cmd_ev;
+	pthread_mutex_t lock;      /* guards the two commands below */
+	struct config *pending;    /* a reloaded config to switch to */
+	bool pending_shutdown;
+};
+
+struct gateway {
+	struct event_base *base;   /* the control loop (main thread) */
+	struct config *cfg;        /* the current config (a reference) */
+	char *file;
+	struct worker *workers;
+	unsigned n_workers;
+	struct event *sig_term, *sig_int, *sig_hup, *done_ev;
+	struct admin *admin;
+	struct metrics_global stats; /* control thread only */
+	unsigned conns;            /* atomic: connections, all workers */
+	int draining;              /* atomic */
+	unsigned done;             /* atomic: workers whose loop ended */
+};
+
+/* Count a connection; see gateway.h. */
+bool
+gateway_conn_begin(struct gateway *gw, unsigned max)
+{
+	unsigned n = __atomic_add_fetch(&gw->conns, 1, __ATOMIC_RELAXED);
+
+	return n <= max;
+}
+
+/* Release a connection. */
+void
+gateway_conn_done(struct gateway *gw)
+{
+	__atomic_sub_fetch(&gw->conns, 1, __ATOMIC_RELAXED);
+}
+
+/* True while shutting down. */
+bool
+gateway_is_draining(const struct gateway *gw)
+{
+	return __atomic_load_n(&gw->draining, __ATOMIC_RELAXED) != 0;
+}
+
+/* The number of workers CFG asks for. */
+static unsigned
+gateway_worker_count(const struct config *cfg)
+{
+	long n;
+
+	if (cfg->workers > 0)
+		return cfg->workers;
+	n = sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	if (n > GATEWAY_MAX_WORKERS)
+		n = GATEWAY_MAX_WORKERS;
+	return (unsigned)n;
+}
+
+/* A worker's command event: apply a new config, or shut down. */
+static void
+gateway_worker_cmd_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct config *cfg;
+	bool shutdown;
+
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&w->lock);
+	cfg = w->pending;
+	w->pending = NULL;
+	shutdown = w->pending_shutdown;
+	w->pending_shutdown = false;
+	pthread_mutex_unlock(&w->lock);
+	if (cfg != NULL) {
+		server_set_config(w->srv, cfg);
+		config_unref(cfg);
+	}
+	if (shutdown)
+		server_shutdown(w->srv);
+}
+
+/* The worker thread: run its loop, then tell the control loop. */
+static void *
+gateway_worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	event_base_dispatch(w->base);
+	__atomic_add_fetch(&w->gw->done, 1, __ATOMIC_ACQ_REL);
+	event_active(w->gw->done_ev, EV_TIMEOUT, 1);
+	return NULL;
+}
+
+/* A worker finished: leave the control loop when all have. */
+static void
+gateway_done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct gateway *gw = arg;
+
+	(void)fd;
+	(void)what;
+	if (__atomic_load_n(&gw->done, __ATOMIC_ACQUIRE) >= gw->n_workers)
+		event_base_loopexit(gw->base, NULL);
+}
+
+/* Post a command to every worker. */
+static void
+gateway_post(struct gateway *gw, struct config *cfg, bool shutdown)
+{
+	for (unsigned i = 0; i < gw->n_workers; i++) {
+		struct worker *w = &gw->workers[i];
+
+		pthread_mutex_lock(&w->lock);
+		if (cfg != NULL) {
+			config_unref(w->pending);
+			w->pending = config_ref(cfg);
+		}
+		if (shutdown)
+			w->pending_shutdown = true;
+		pthread_mutex_unlock(&w->lock);
+		event_active(w->cmd_ev, EV_TIMEOUT, 1);
+	}
+}
+
+/* True if A and B listen on the same addresses. */
+static bool
+gateway_same_listens(const struct config *a, const struct config *b)
+{
+	if (a->n_listens != b->n_listens)
+		return false;
+	for (size_t i = 0; i < a->n_listens; i++)
+		if (a->listens[i].addr_len != b->listens[i].addr_len ||
+		    memcmp(&a->listens[i].addr, &b->listens[i].addr,
+			   a->listens[i].addr_len) != 0)
+			return false;
+	return true;
+}
+
+/* SIGHUP: re-read the file; apply it to new connections, or keep the old
+   one and say why. */
+static void
+gateway_reload(struct gateway *gw)
+{
+	char err[1024];
+	struct config *cfg;
+	struct timeval now;
+
+	gettimeofday(&now, NULL);
+	gw->stats.last_reload_time =
+		(double)now.tv_sec + (double)now.tv_usec / 1e6;
+	cfg = config_load(gw->file, err, sizeof(err));
+	if (cfg == NULL) {
+		gw->stats.reloads_failed++;
+		gw->stats.last_reload_ok = 0;
+		log_error("reload refused, keeping the running configuration: "
+			  "%s",
+			  err);
+		return;
+	}
+	if (!gateway_same_listens(gw->cfg, cfg))
+		log_warn("reload: listen addresses changed; they take effect "
+			 "only after a restart");
+	if (gateway_worker_count(cfg) != gw->n_workers)
+		log_warn("reload: workers changed; it takes effect only after "
+			 "a restart");
+	if (cfg->has_admin != gw->cfg->has_admin ||
+	    (cfg->has_admin &&
+	     (cfg->admin.addr_len != gw->cfg->admin.addr_len ||
+	      memcmp(&cfg->admin.addr, &gw->cfg->admin.addr,
+		     cfg->admin.addr_len) != 0)))
+		log_warn("reload: [admin] listen changed; it takes effect only "
+			 "after a restart");
+	log_init(cfg->log_level);
+	gateway_post(gw, cfg, false);
+	config_unref(gw->cfg);
+	gw->cfg = cfg;
+	gw->stats.reloads_ok++;
+	gw->stats.last_reload_ok = 1;
+	log_info("reloaded %s: %zu route(s); new connections use it, open "
+		 "ones keep theirs",
+		 gw->file, cfg->n_routes);
+}
+
+/* Signals, in the control loop. */
+static void
+gateway_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct gateway *gw = arg;
+
+	(void)what;
+	if (sig == SIGHUP) {
+		log_info("SIGHUP: reloading %s", gw->file);
+		gateway_reload(gw);
+		return;
+	}
+	if (gateway_is_draining(gw)) {
+		log_warn("signal %d again: exiting now", (int)sig);
+		for (unsigned i = 0; i < gw->n_workers; i++)
+			event_base_loopbreak(gw->workers[i].base);
+		return;
+	}
+	log_info("signal %d: draining", (int)sig);
+	__atomic_store_n(&gw->draining, 1, __ATOMIC_RELAXED);
+	admin_set_draining(gw->admin);
+	gateway_post(gw, NULL, true);
+}
+
+/* /healthz: healthy while accepting. */
+static bool
+gateway_health_cb(void *arg)
+{
+	return !gateway_is_draining(arg);
+}
+
+/* /metrics: every worker's counters, summed. */
+static int
+gateway_metrics_cb(struct evbuffer *out, void *arg)
+{
+	struct gateway *gw = arg;
+	struct metrics *m[GATEWAY_MAX_WORKERS];
+
+	for (unsigned i = 0; i < gw->n_workers; i++)
+		m[i] = server_metrics(gw->workers[i].srv);
+	gw->stats.workers = gw->n_workers;
+	gw->stats.draining = gateway_is_draining(gw);
+	return metrics_render(out, m, gw->n_workers, &gw->stats);
+}
+
+/* Make the control loop, the workers and their listeners. */
+struct gateway *
+gateway_new(struct config *cfg, const char *file)
+{
+	struct gateway *gw = calloc(1, sizeof(*gw));
+
+	if (gw == NULL)
+		return NULL;
+	gw->cfg = config_ref(cfg);
+	gw->file = strdup(file);
+	gw->stats.last_reload_ok = -1;
+	gw->base = event_base_new();
+	gw->n_workers = gateway_worker_count(cfg);
+	gw->workers = calloc(gw->n_workers, sizeof(*gw->workers));
+	if (gw->file == NULL || gw->base == NULL || gw->workers == NULL)
+		goto fail;
+	gw->sig_term = evsignal_new(gw->base, SIGTERM, gateway_signal_cb, gw);
+	gw->sig_int = evsignal_new(gw->base, SIGINT, gateway_signal_cb, gw);
+	gw->sig_hup = evsignal_new(gw->base, SIGHUP, gateway_signal_cb, gw);
+	gw->done_ev = event_new(gw->base, -1, 0, gateway_done_cb, gw);
+	if (gw->sig_term == NULL || gw->sig_int == NULL || gw->sig_hup == NULL ||
+	    gw->done_ev == NULL || evsignal_add(gw->sig_term, NULL) < 0 ||
+	    evsignal_add(gw->sig_int, NULL) < 0 ||
+	    evsignal_add(gw->sig_hup, NULL) < 0)
+		goto fail;
+	for (unsigned i = 0; i < gw->n_workers; i++) {
+		struct worker *w = &gw->workers[i];
+
+		w->gw = gw;
+		w->id = i;
+		pthread_mutex_init(&w->lock, NULL);
+		w->base = event_base_new();
+		if (w->base == NULL)
+			goto fail;
+		w->srv = server_new(w->base, cfg, gw);
+		w->cmd_ev = event_new(w->base, -1, 0, gateway_worker_cmd_cb, w);
+		if (w->srv == NULL || w->cmd_ev == NULL ||
+		    server_listen(w->srv, gw->n_workers > 1, i == 0) < 0)
+			goto fail;
+	}
+	if (cfg->has_admin) {
+		gw->admin = admin_new(gw->base, &cfg->admin, gateway_health_cb,
+				      gateway_metrics_cb, gw);
+		if (gw->admin == NULL)
+			goto fail;
+		log_info("admin endpoint on %s (/healthz, /metrics)",
+			 cfg->admin.text);
+	}
+	log_info("%u worker(s)", gw->n_workers);
+	return gw;
+fail:
+	gateway_free(gw);
+	return NULL;
+}
+
+/* Start the workers and run the control loop. */
+int
+gateway_run(struct gateway *gw)
+{
+	int rc = 0;
+
+	for (unsigned i = 0; i < gw->n_workers; i++) {
+		struct worker *w = &gw->workers[i];
+
+		if (pthread_create(&w->thread, NULL, gateway_worker_main, w) !=
+		    0) {
+			log_error("cannot start worker %u: %s", i,
+				  strerror(errno));
+			__atomic_store_n(&gw->draining, 1, __ATOMIC_RELAXED);
+			gateway_post(gw, NULL, true);
+			rc = -1;
+			break;
+		}
+		w->started = true;
+	}
+	/* A worker that already stopped (none started) leaves the count
+	   short: account for the ones that never ran. */
+	for (unsigned i = 0; i < gw->n_workers; i++)
+		if (!gw->workers[i].started)
+			__atomic_add_fetch(&gw->done, 1, __ATOMIC_ACQ_REL);
+	if (__atomic_load_n(&gw->done, __ATOMIC_ACQUIRE) < gw->n_workers)
+		event_base_dispatch(gw->base);
+	for (unsigned i = 0; i < gw->n_workers; i++)
+		if (gw->workers[i].started)
+			pthread_join(gw->workers[i].thread, NULL);
+	return rc;
+}
+
+/* Free everything. */
+void
+gateway_free(struct gateway *gw)
+{
+	if (gw == NULL)
+		return;
+	admin_free(gw->admin);
+	for (unsigned i = 0; gw->workers != NULL && i < gw->n_workers; i++) {
+		struct worker *w = &gw->workers[i];
+
+		if (w->cmd_ev != NULL)
+			event_free(w->cmd_ev);
+		server_free(w->srv);
+		config_unref(w->pending);
+		if (w->base != NULL)
+			event_base_free(w->base);
+		pthread_mutex_destroy(&w->lock);
+	}
+	free(gw->workers);
+	if (gw->sig_term != NULL)
+		event_free(gw->sig_term);
+	if (gw->sig_int != NULL)
+		event_free(gw->sig_int);
+	if (gw->sig_hup != NULL)
+		event_free(gw->sig_hup);
+	if (gw->done_ev != NULL)
+		event_free(gw->done_ev);
+	if (gw->base != NULL)
+		event_base_free(gw->base);
+	config_unref(gw->cfg);
+	free(gw->file);
+	free(gw);
+}
