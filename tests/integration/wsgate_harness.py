@@ -272,8 +272,10 @@ class Gateway:
     """A running wsgate daemon with a temporary config."""
 
     def __init__(self, gateway=None, limits=None, routes=None, nofile=None,
-                 name="gw", env=None):
+                 name="gw", env=None, admin=False):
         self.env = dict(os.environ, **env) if env else None
+        self.admin = admin          # add [admin] listen on a free port
+        self.admin_port = None
         self.gateway_opts = gateway
         self.limits = limits
         self.routes = routes
@@ -306,9 +308,9 @@ class Gateway:
         last = ""
         for _ in range(tries):
             self.port = free_port()
-            with open(self.conf, "w") as f:
-                f.write(make_config(self.port, self.gateway_opts,
-                                    self.limits, self.routes))
+            if self.admin:
+                self.admin_port = free_port()
+            self.write_config()
             self.log = []
             self.proc = subprocess.Popen(
                 WRAPPER + [BIN, "-c", self.conf],
@@ -341,6 +343,43 @@ class Gateway:
         raise TestFailure("gateway failed to start (rc %r); config:\n%s\nlog:\n%s"
                           % (self.proc.returncode if self.proc else None,
                              open(self.conf).read(), last))
+
+    def write_config(self, raw=None):
+        """(Re)write the config file: RAW text as is, or from the options
+        (gateway, limits, routes, admin) as they are now."""
+        if raw is None:
+            extra = ""
+            if self.admin:
+                extra = "\n[admin]\nlisten = %s:%d\n" % (HOST,
+                                                         self.admin_port)
+            raw = make_config(self.port, self.gateway_opts, self.limits,
+                              self.routes, extra)
+        with open(self.conf, "w") as f:
+            f.write(raw)
+
+    def admin_get(self, path, timeout=5):
+        """GET PATH on the admin endpoint: (status, headers dict, body)."""
+        s = socket.create_connection((HOST, self.admin_port), timeout=timeout)
+        try:
+            s.sendall(("GET %s HTTP/1.1\r\nHost: admin\r\n\r\n"
+                       % path).encode())
+            data = b""
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                d = s.recv(65536)
+                if not d:
+                    break
+                data += d
+        finally:
+            s.close()
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for l in lines[1:]:
+            k, _, v = l.partition(":")
+            headers[k.strip().lower()] = v.strip()
+        return status, headers, body.decode("utf-8")
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
