@@ -25,6 +25,7 @@
 
 struct listener {
 	struct server *srv;
+	const struct config_listen *cl;
 	struct evconnlistener *evl;
 	struct event *resume_ev;
 	const char *name;
@@ -39,7 +40,7 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 	struct listener *l = arg;
 
 	(void)evl;
-	session_start(l->srv, fd, addr, (socklen_t)len);
+	session_start(l->srv, l->cl, fd, addr, (socklen_t)len);
 }
 
 /* Resume accepting after a pause. */
@@ -86,6 +87,7 @@ listener_new(struct server *srv, const struct config_listen *cl)
 	if (l == NULL)
 		return NULL;
 	l->srv = srv;
+	l->cl = cl;
 	l->name = cl->text;
 	if (cl->addr.ss_family == AF_INET6)
 		flags |= LEV_OPT_BIND_IPV6ONLY;

@@ -16,6 +16,7 @@
 
 #include "log.h"
 #include "server.h"
+#include "tls.h"
 
 #define DEFAULT_CONFIG "/etc/wsgate/wsgate.ini"
 
@@ -31,13 +32,14 @@ usage(FILE *f)
 		"unix-socket services listed in an INI file.\n"
 		"\n"
 		"  -c FILE  configuration file (default " DEFAULT_CONFIG ")\n"
-		"  -t       check the configuration and exit (0 when valid)\n"
+		"  -t       check the configuration, certificates and keys and\n"
+		"           exit (0 when valid)\n"
 		"  -V       print the version and exit\n"
 		"  -h       print this help and exit\n"
 		"\n"
 		"Runs in the foreground and logs to stderr. SIGTERM or SIGINT:\n"
 		"stop accepting, send Close 1001 to every client, exit within\n"
-		"drain_timeout.\n");
+		"drain_timeout. SIGHUP: reload TLS certificates and keys.\n");
 }
 
 /* Raise the soft descriptor limit to the hard one: each session needs two
@@ -60,6 +62,19 @@ raise_nofile(unsigned max_connections)
 			 "= %u needs (%u); accepting pauses when it runs out",
 			 (unsigned long long)rl.rlim_cur, max_connections,
 			 max_connections * 2 + 32);
+}
+
+/* SIGHUP: read the certificate and key files again; new connections get
+   the new ones, live ones keep theirs; a bad file keeps the old ones. */
+static void
+sighup_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server *srv = arg;
+
+	(void)sig;
+	(void)what;
+	log_info("SIGHUP: reloading TLS certificates and keys");
+	(void)tls_reload(srv->tls, srv->cfg);
 }
 
 /* SIGTERM / SIGINT: graceful shutdown; a second one exits at once. */
@@ -87,7 +102,8 @@ main(int argc, char **argv)
 	struct config *cfg;
 	struct event_base *base;
 	struct server *srv;
-	struct event *sigterm, *sigint;
+	struct tls_state *tls;
+	struct event *sigterm, *sigint, *sighup;
 	int opt;
 
 	while ((opt = getopt(argc, argv, "c:tVh")) != -1) {
@@ -120,6 +136,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
+		if (tls_check(cfg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "wsgate: %s\n", err);
+			config_free(cfg);
+			return 1;
+		}
 		printf("wsgate: %s: configuration ok (%zu listen address(es), "
 		       "%zu route(s))\n",
 		       file, cfg->n_listens, cfg->n_routes);
@@ -128,25 +149,37 @@ main(int argc, char **argv)
 	}
 
 	log_init(cfg->log_level);
+	tls = tls_new(cfg, err, sizeof(err));
+	if (tls == NULL) {
+		log_error("%s", err);
+		config_free(cfg);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	raise_nofile(cfg->max_connections);
 	base = event_base_new();
 	if (base == NULL) {
 		log_error("cannot create the event loop");
+		tls_free(tls);
 		config_free(cfg);
 		return 1;
 	}
 	srv = server_new(base, cfg);
+	if (srv != NULL)
+		srv->tls = tls;
 	if (srv == NULL || server_listen(srv) < 0) {
 		server_free(srv);
 		event_base_free(base);
+		tls_free(tls);
 		config_free(cfg);
 		return 1;
 	}
 	sigterm = evsignal_new(base, SIGTERM, signal_cb, srv);
 	sigint = evsignal_new(base, SIGINT, signal_cb, srv);
-	if (sigterm == NULL || sigint == NULL || evsignal_add(sigterm, NULL) ||
-	    evsignal_add(sigint, NULL)) {
+	sighup = evsignal_new(base, SIGHUP, sighup_cb, srv);
+	if (sigterm == NULL || sigint == NULL || sighup == NULL ||
+	    evsignal_add(sigterm, NULL) || evsignal_add(sigint, NULL) ||
+	    evsignal_add(sighup, NULL)) {
 		log_error("cannot install signal handlers");
 		return 1;
 	}
@@ -157,12 +190,15 @@ main(int argc, char **argv)
 
 	event_base_dispatch(base);
 
-	log_info("exiting: %" PRIu64 " session(s) served",
-		 srv->total_sessions);
+	log_info("exiting: %" PRIu64 " session(s) served, %" PRIu64
+		 " TLS handshake(s) failed",
+		 srv->total_sessions, srv->tls_handshake_failures);
 	event_free(sigterm);
 	event_free(sigint);
+	event_free(sighup);
 	server_free(srv);
 	event_base_free(base);
+	tls_free(tls);
 	config_free(cfg);
 	libevent_global_shutdown();
 	return 0;

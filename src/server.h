@@ -18,6 +18,7 @@
 struct evdns_base;
 struct listener;
 struct session;
+struct tls_state;
 
 struct server {
 	struct event_base *base;
@@ -30,6 +31,8 @@ struct server {
 	bool draining;             /* shutting down: no new sessions */
 	struct event *drain_timer; /* drain_timeout: give up and exit */
 	uint64_t total_sessions;
+	struct tls_state *tls;     /* TLS contexts (owned by main); may be NULL */
+	uint64_t tls_handshake_failures; /* clients whose TLS handshake failed */
 };
 
 /* A new server on BASE for CFG (not owned); NULL on failure (logged). */
