@@ -197,14 +197,17 @@ def t_s_client_defaults():
                                    "-alpn", "http/1.1"])
     expect(rc == 0, "s_client failed:\n%s" % out)
     expect("Verify return code: 0 (ok)" in out, out)
-    expect("Protocol  : TLSv1.3" in out, "TLS 1.3 not negotiated:\n" + out)
+    # s_client prints this line right after the handshake (its session
+    # block only once a ticket arrived, which may be after stdin's EOF).
+    expect("New, TLSv1.3, Cipher is " in out,
+           "TLS 1.3 not negotiated:\n" + out)
     expect("ALPN protocol: http/1.1" in out, "ALPN not agreed:\n" + out)
 
 
 def t_s_client_tls12():
     rc, out = s_client(gw().port, ["-CAfile", ca()["main"].cert,
                                    "-tls1_2"])
-    expect(rc == 0 and "Protocol  : TLSv1.2" in out, out)
+    expect(rc == 0 and "New, TLSv1.2, Cipher is " in out, out)
     expect("Verify return code: 0 (ok)" in out, out)
 
 
@@ -214,7 +217,7 @@ def t_old_versions_refused():
         # SECLEVEL=0 so that the client really offers the old version
         rc, out = s_client(g.port, [flag, "-cipher", "DEFAULT@SECLEVEL=0"])
         expect(rc != 0, "%s accepted:\n%s" % (flag, out))
-        expect("Protocol  : TLSv1" not in out or "Cipher is (NONE)" in out,
+        expect("Cipher is (NONE)" in out and "New, TLSv1" not in out,
                "%s negotiated:\n%s" % (flag, out))
     expect(g.wait_log(r"TLS handshake failed: unsupported protocol", T(3))
            is not None, "refusal not logged")
@@ -225,6 +228,49 @@ def t_alpn_other_protocol():
                                    "-alpn", "h2"])
     expect(rc == 0, out)
     expect("No ALPN negotiated" in out, "h2 was agreed:\n" + out)
+
+
+def t_min_version_13():
+    g = Gateway(listen_flags="tls",
+                sections=[("tls", tls_section({"min_version": "1.3"}))],
+                routes={"/echo": {"upstream": "echo"}},
+                name="TLS 1.3-only gateway").start()
+    try:
+        rc, out = s_client(g.port, ["-CAfile", ca()["main"].cert, "-tls1_2"])
+        expect(rc != 0 and "Cipher is (NONE)" in out,
+               "TLS 1.2 accepted with min_version = 1.3:\n" + out)
+        rc, out = s_client(g.port, ["-CAfile", ca()["main"].cert, "-tls1_3"])
+        expect(rc == 0 and "New, TLSv1.3, Cipher is " in out, out)
+    finally:
+        g.check_stop()
+
+
+def t_ciphers_and_tickets():
+    # TLS 1.2 tickets are in the handshake: s_client shows the lifetime
+    # hint in its session block when one was issued.
+    rc, out = s_client(gw().port, ["-CAfile", ca()["main"].cert, "-tls1_2"])
+    expect("TLS session ticket lifetime hint" in out,
+           "no ticket with session_tickets on:\n" + out)
+    g = Gateway(listen_flags="tls",
+                sections=[("tls", tls_section({
+                    "ciphers": "ECDHE-ECDSA-AES128-GCM-SHA256",
+                    "session_tickets": "off"}))],
+                routes={"/echo": {"upstream": "echo"}},
+                name="ciphers gateway").start()
+    try:
+        rc, out = s_client(g.port, ["-CAfile", ca()["main"].cert, "-tls1_2"])
+        expect(rc == 0 and "Cipher is ECDHE-ECDSA-AES128-GCM-SHA256" in out,
+               out)
+        expect("TLS session ticket lifetime hint" not in out,
+               "ticket issued with session_tickets = off:\n" + out)
+        rc, out = s_client(g.port, ["-tls1_2", "-cipher",
+                                    "ECDHE-ECDSA-AES256-GCM-SHA384"])
+        expect(rc != 0 and "Cipher is (NONE)" in out,
+               "a cipher outside the list was agreed:\n" + out)
+        expect(g.wait_log(r"TLS handshake failed: no shared cipher", T(3))
+               is not None, "no shared cipher not logged")
+    finally:
+        g.check_stop()
 
 
 def serial_for(name):
@@ -730,6 +776,8 @@ TESTS = [
     ("s_client: TLS 1.0 and 1.1 refused", t_old_versions_refused),
     ("s_client: ALPN h2 only -> none agreed, still served",
      t_alpn_other_protocol),
+    ("min_version = 1.3: TLS 1.2 refused", t_min_version_13),
+    ("ciphers restrict TLS 1.2; session_tickets on/off", t_ciphers_and_tickets),
     ("SNI: exact, wildcard and unknown names pick the right certificate",
      t_sni_selects_certificate),
     ("SNI: a whole wss session on the SNI certificate",
