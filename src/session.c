@@ -1384,9 +1384,14 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 		session_send_close(s, WS_CLOSE_NORMAL, "upstream closed");
 		return;
 	}
-	/* Reset or another error mid-stream. */
-	log_info("%s: upstream %s: %s", s->peer, s->route->upstream,
-		 strerror(err));
+	/* Reset or another error mid-stream (a TLS error says which). */
+	{
+		char errs[256] = "";
+		if (s->up_tls)
+			tls_bev_errors(bev, errs, sizeof(errs));
+		log_info("%s: upstream %s: %s", s->peer, s->route->upstream,
+			 errs[0] != '\0' ? errs : strerror(err));
+	}
 	session_set_reason(s, "upstream", upstream_failure_text(UPSTREAM_RESET));
 	session_up_close(s, UP_CLOSE_RESET);
 	if (s->route->abort_on_reset) {
