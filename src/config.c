@@ -27,6 +27,7 @@
 
 #include <ini.h>
 
+#include "tls_name.h"
 #include "ws_frame.h"
 
 #define CONFIG_MAX_FILE (1024 * 1024) /* bigger files are refused */
@@ -42,6 +43,8 @@ enum config_section {
 	SEC_LIMITS,
 	SEC_ADMIN,
 	SEC_ROUTE,
+	SEC_TLS,         /* [tls] */
+	SEC_TLS_NAMED,   /* [tls NAME]: one SNI certificate */
 };
 
 enum config_key_type {
@@ -58,6 +61,12 @@ enum config_key_type {
 	KT_CLOSE_CODE,
 	KT_WORKERS,      /* "auto" or a count */
 	KT_ADMIN_LISTEN, /* one numeric address */
+	KT_FILE,         /* a file name, kept with its line */
+	KT_STRING,       /* text, copied with its line */
+	KT_HOSTNAME,     /* a DNS name */
+	KT_TLS_VERSION,  /* 1.2 or 1.3 */
+	KT_CLIENT_VERIFY,
+	KT_SERVER_NAMES, /* comma-separated names or *.wildcards */
 };
 
 /* Offset and width of a field of struct config / struct config_route. */
@@ -65,6 +74,9 @@ enum config_key_type {
 #define RF(f)                                                                  \
 	offsetof(struct config_route, f),                                      \
 		sizeof(((struct config_route *)0)->f)
+#define SF(f)                                                                  \
+	offsetof(struct config_tls_cert, f),                                   \
+		sizeof(((struct config_tls_cert *)0)->f)
 #define NOF 0, 0
 #define DMAX CONFIG_MAX_DURATION_MS
 
@@ -118,7 +130,39 @@ enum config_key_type {
 	X(K_CODE_DNS, SEC_ROUTE, "code_dns", KT_CLOSE_CODE, RF(code_dns), 0,   \
 	  0)                                                                   \
 	X(K_CODE_RESET, SEC_ROUTE, "code_reset", KT_CLOSE_CODE,                \
-	  RF(code_reset), 0, 0)
+	  RF(code_reset), 0, 0)                                                \
+	X(K_CODE_TLS, SEC_ROUTE, "code_tls", KT_CLOSE_CODE, RF(code_tls), 0,   \
+	  0)                                                                   \
+	X(K_UPSTREAM_CA, SEC_ROUTE, "upstream_ca", KT_FILE, RF(upstream_ca),   \
+	  0, 0)                                                                \
+	X(K_UPSTREAM_VERIFY, SEC_ROUTE, "upstream_verify", KT_BOOL,            \
+	  RF(upstream_verify), 0, 1)                                           \
+	X(K_UPSTREAM_SNI, SEC_ROUTE, "upstream_sni", KT_HOSTNAME,              \
+	  RF(upstream_sni), 0, 0)                                              \
+	X(K_UPSTREAM_CERTIFICATE, SEC_ROUTE, "upstream_certificate", KT_FILE,  \
+	  RF(upstream_certificate), 0, 0)                                      \
+	X(K_UPSTREAM_KEY, SEC_ROUTE, "upstream_key", KT_FILE,                  \
+	  RF(upstream_key), 0, 0)                                              \
+	X(K_TLS_CERTIFICATE, SEC_TLS, "certificate", KT_FILE,                  \
+	  CF(tls.def.certificate), 0, 0)                                       \
+	X(K_TLS_KEY, SEC_TLS, "key", KT_FILE, CF(tls.def.key), 0, 0)           \
+	X(K_TLS_MIN_VERSION, SEC_TLS, "min_version", KT_TLS_VERSION, NOF, 0,   \
+	  0)                                                                   \
+	X(K_TLS_CIPHERS, SEC_TLS, "ciphers", KT_STRING, CF(tls.ciphers), 0,    \
+	  0)                                                                   \
+	X(K_TLS_CIPHERSUITES, SEC_TLS, "ciphersuites", KT_STRING,              \
+	  CF(tls.ciphersuites), 0, 0)                                          \
+	X(K_TLS_CLIENT_CA, SEC_TLS, "client_ca", KT_FILE, CF(tls.client_ca),   \
+	  0, 0)                                                                \
+	X(K_TLS_CLIENT_VERIFY, SEC_TLS, "client_verify", KT_CLIENT_VERIFY,     \
+	  NOF, 0, 0)                                                           \
+	X(K_TLS_SESSION_TICKETS, SEC_TLS, "session_tickets", KT_BOOL,          \
+	  CF(tls.session_tickets), 0, 1)                                       \
+	X(K_SNI_SERVER_NAMES, SEC_TLS_NAMED, "server_names", KT_SERVER_NAMES,  \
+	  NOF, 0, 0)                                                           \
+	X(K_SNI_CERTIFICATE, SEC_TLS_NAMED, "certificate", KT_FILE,            \
+	  SF(certificate), 0, 0)                                               \
+	X(K_SNI_KEY, SEC_TLS_NAMED, "key", KT_FILE, SF(key), 0, 0)
 
 enum config_key_id {
 #define CONFIG_KEY_ENUM_(id, sec, name, type, field, min, max) id,
@@ -131,7 +175,7 @@ struct config_key {
 	enum config_section section;
 	const char *name;
 	enum config_key_type type;
-	size_t offset; /* into struct config or struct config_route */
+	size_t offset; /* into struct config, config_route or config_tls_cert */
 	size_t width;  /* 0: stored by the type's own code */
 	uint64_t min, max;
 };
@@ -154,9 +198,11 @@ struct config_loader {
 	bool failed;
 	enum config_section section;
 	size_t route;              /* index of the current route */
+	size_t sni;                /* index of the current [tls NAME] */
+	size_t dir_len;            /* relative file names: NAME's directory */
 	int gateway_line, limits_line, admin_line;
 	int seen[K_COUNT_];        /* line each key was set at, 0 = unset */
-	size_t routes_cap, listens_cap;
+	size_t routes_cap, listens_cap, sni_cap;
 	struct config_route route_defaults;
 };
 
@@ -183,6 +229,10 @@ config_defaults(struct config *c, struct config_route *r)
 	c->limits.close_timeout_ms = 5 * 1000;
 	c->limits.drain_timeout_ms = 10 * 1000;
 
+	c->tls.min_version = CONFIG_TLS_1_2;
+	c->tls.client_verify = CLIENT_VERIFY_OFF;
+	c->tls.session_tickets = true;
+
 	memset(r, 0, sizeof(*r));
 	r->kind = UPSTREAM_ECHO; /* placeholder: upstream is required */
 	r->frame_type = FRAME_BINARY;
@@ -194,6 +244,8 @@ config_defaults(struct config *c, struct config_route *r)
 	r->code_timeout = WS_CLOSE_INTERNAL_ERROR;
 	r->code_dns = WS_CLOSE_INTERNAL_ERROR;
 	r->code_reset = WS_CLOSE_INTERNAL_ERROR;
+	r->code_tls = WS_CLOSE_INTERNAL_ERROR;
+	r->upstream_verify = true; /* turning it off must be explicit */
 }
 
 /* Copy S into OUT for a message: printable ASCII, at most ~60 bytes. */
@@ -459,13 +511,92 @@ config_store(void *p, size_t width, uint64_t v)
 	}
 }
 
-/* Append one listen address (already trimmed) from LINE. */
+/* Flags that may follow a listen address: X(name, bool field of struct
+   config_listen).  A new flag is one more line here. */
+#define CONFIG_LISTEN_FLAGS(X) X("tls", tls)
+
+static const struct config_listen_flag {
+	const char *name;
+	size_t offset;
+} config_listen_flags[] = {
+#define CONFIG_LISTEN_FLAG_ROW_(name, field)                                   \
+	{name, offsetof(struct config_listen, field)},
+	CONFIG_LISTEN_FLAGS(CONFIG_LISTEN_FLAG_ROW_)
+#undef CONFIG_LISTEN_FLAG_ROW_
+};
+
+/* The names of every listen flag, for messages: "tls, ...". */
+static const char *
+config_listen_flag_names(char *buf, size_t len)
+{
+	size_t n = sizeof(config_listen_flags) / sizeof(config_listen_flags[0]);
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && o < len; i++) {
+		int w = snprintf(buf + o, len - o, "%s%s", i ? ", " : "",
+				 config_listen_flags[i].name);
+		if (w < 0)
+			break;
+		o += (size_t)w;
+	}
+	return buf;
+}
+
+/* Set the blank-separated flags in FLAGS on L; 0 or -1. */
+static int
+config_listen_set_flags(struct config_loader *ld, struct config_listen *l,
+			const char *flags, int line)
+{
+	size_t nflags =
+		sizeof(config_listen_flags) / sizeof(config_listen_flags[0]);
+	const char *p = flags;
+	char word[64], q[80], names[128];
+
+	for (;;) {
+		size_t n, i;
+
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0')
+			return 0;
+		n = strcspn(p, " \t");
+		if (n >= sizeof(word))
+			n = sizeof(word) - 1;
+		memcpy(word, p, n);
+		word[n] = '\0';
+		p += strcspn(p, " \t");
+		for (i = 0; i < nflags; i++)
+			if (strcmp(word, config_listen_flags[i].name) == 0)
+				break;
+		if (i == nflags) {
+			config_error(ld, line, "listen",
+				     "unknown flag %s after the address "
+				     "(known flags: %s)",
+				     config_quote(word, q, sizeof(q)),
+				     config_listen_flag_names(names,
+							      sizeof(names)));
+			return -1;
+		}
+		bool *flag = (bool *)((char *)l + config_listen_flags[i].offset);
+		if (*flag) {
+			config_error(ld, line, "listen", "flag %s given twice",
+				     config_quote(word, q, sizeof(q)));
+			return -1;
+		}
+		*flag = true;
+	}
+}
+
+/* Append one listen address (already trimmed), maybe with flags, from
+   LINE: "127.0.0.1:8443 tls". */
 static int
 config_add_listen(struct config_loader *ld, const char *text, int line)
 {
 	struct config *c = ld->c;
 	struct config_listen *l;
-	char q[80];
+	char q[80], addr[128];
+	size_t alen = strcspn(text, " \t");
 
 	if (c->n_listens == ld->listens_cap) {
 		size_t cap = ld->listens_cap ? ld->listens_cap * 2 : 4;
@@ -479,13 +610,20 @@ config_add_listen(struct config_loader *ld, const char *text, int line)
 	}
 	l = &c->listens[c->n_listens];
 	memset(l, 0, sizeof(*l));
-	if (config_parse_listen(text, &l->addr, &l->addr_len) < 0) {
+	if (alen >= sizeof(addr))
+		alen = sizeof(addr) - 1;
+	memcpy(addr, text, alen);
+	addr[alen] = '\0';
+	if (config_parse_listen(addr, &l->addr, &l->addr_len) < 0) {
 		config_error(ld, line, "listen",
 			     "expected a numeric address like 127.0.0.1:8080, "
 			     "[::1]:8080 or *:8080 (port 1-65535), got %s",
-			     config_quote(text, q, sizeof(q)));
+			     config_quote(addr, q, sizeof(q)));
 		return -1;
 	}
+	if (config_listen_set_flags(ld, l, text + strcspn(text, " \t"),
+				    line) < 0)
+		return -1;
 	for (size_t i = 0; i < c->n_listens; i++) {
 		if (c->listens[i].addr_len == l->addr_len &&
 		    memcmp(&c->listens[i].addr, &l->addr, l->addr_len) == 0) {
@@ -628,18 +766,28 @@ config_looks_ipv4(const char *h)
 	return h[0] != '\0' && strspn(h, "0123456789.") == strlen(h);
 }
 
-/* Parse the route's upstream: echo, unix:/path, host:port, [v6]:port. */
+/* Parse the route's upstream: echo, unix:/path, host:port, [v6]:port,
+   tls://host:port, tls://[v6]:port. */
 static int
 config_set_upstream(struct config_loader *ld, const char *v)
 {
 	struct config_route *r = &ld->c->routes[ld->route];
 	char q[80], host[256];
-	const char *port_s;
+	const char *port_s, *hp = v;
 	size_t hlen;
+	bool tls = strncmp(v, "tls://", 6) == 0;
 
-	if (strcmp(v, "echo") == 0) {
+	if (tls) {
+		hp = v + 6;
+	} else if (strstr(v, "://") != NULL) {
+		config_error(ld, ld->line, "upstream",
+			     "unknown scheme in %s (tls:// is the only one)",
+			     config_quote(v, q, sizeof(q)));
+		return -1;
+	}
+	if (!tls && strcmp(v, "echo") == 0) {
 		r->kind = UPSTREAM_ECHO;
-	} else if (strncmp(v, "unix:", 5) == 0) {
+	} else if (!tls && strncmp(v, "unix:", 5) == 0) {
 		const char *path = v + 5;
 		if (path[0] != '/') {
 			config_error(ld, ld->line, "upstream",
@@ -659,15 +807,15 @@ config_set_upstream(struct config_loader *ld, const char *v)
 		if (r->unix_path == NULL)
 			goto oom;
 	} else {
-		if (v[0] == '[') {
+		if (hp[0] == '[') {
 			struct in6_addr a6;
-			const char *rb = strchr(v, ']');
+			const char *rb = strchr(hp, ']');
 			if (rb == NULL || rb[1] != ':')
 				goto bad;
-			hlen = (size_t)(rb - v - 1);
+			hlen = (size_t)(rb - hp - 1);
 			if (hlen == 0 || hlen >= sizeof(host))
 				goto bad;
-			memcpy(host, v + 1, hlen);
+			memcpy(host, hp + 1, hlen);
 			host[hlen] = '\0';
 			if (inet_pton(AF_INET6, host, &a6) != 1) {
 				config_error(ld, ld->line, "upstream",
@@ -677,13 +825,13 @@ config_set_upstream(struct config_loader *ld, const char *v)
 			}
 			port_s = rb + 2;
 		} else {
-			const char *colon = strrchr(v, ':');
+			const char *colon = strrchr(hp, ':');
 			if (colon == NULL)
 				goto bad;
-			hlen = (size_t)(colon - v);
+			hlen = (size_t)(colon - hp);
 			if (hlen == 0 || hlen >= sizeof(host))
 				goto bad;
-			memcpy(host, v, hlen);
+			memcpy(host, hp, hlen);
 			host[hlen] = '\0';
 			if (strchr(host, ':') != NULL) {
 				config_error(ld, ld->line, "upstream",
@@ -716,6 +864,7 @@ config_set_upstream(struct config_loader *ld, const char *v)
 			return -1;
 		}
 		r->kind = UPSTREAM_TCP;
+		r->tls = tls;
 		r->host = strdup(host);
 		if (r->host == NULL)
 			goto oom;
@@ -726,8 +875,8 @@ config_set_upstream(struct config_loader *ld, const char *v)
 	return 0;
 bad:
 	config_error(ld, ld->line, "upstream",
-		     "expected host:port, [IPv6]:port, unix:/path or echo, "
-		     "got %s",
+		     "expected host:port, [IPv6]:port, tls://host:port, "
+		     "unix:/path or echo, got %s",
 		     config_quote(v, q, sizeof(q)));
 	return -1;
 oom:
@@ -830,6 +979,109 @@ config_close_code(struct config_loader *ld, const struct config_key *k,
 	return 0;
 }
 
+/* Store file name V of key K into the struct config_value at DST; relative
+   names are taken from the config file's directory. */
+static int
+config_set_file(struct config_loader *ld, const struct config_key *k,
+		const char *v, struct config_value *dst)
+{
+	size_t n = strlen(v);
+
+	if (n == 0) {
+		config_error(ld, ld->line, k->name, "empty file name");
+		return -1;
+	}
+	if (v[0] == '/' || ld->dir_len == 0) {
+		dst->value = strdup(v);
+	} else {
+		dst->value = malloc(ld->dir_len + n + 1);
+		if (dst->value != NULL) {
+			memcpy(dst->value, ld->name, ld->dir_len);
+			memcpy(dst->value + ld->dir_len, v, n + 1);
+		}
+	}
+	if (dst->value == NULL) {
+		config_error(ld, ld->line, k->name, "out of memory");
+		return -1;
+	}
+	dst->line = ld->line;
+	return 0;
+}
+
+/* Copy text V of key K into the string at DST. */
+static int
+config_set_string(struct config_loader *ld, const struct config_key *k,
+		  const char *v, char **dst)
+{
+	if (v[0] == '\0') {
+		config_error(ld, ld->line, k->name, "empty value");
+		return -1;
+	}
+	*dst = strdup(v);
+	if (*dst == NULL) {
+		config_error(ld, ld->line, k->name, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Append one server_names entry to the current [tls NAME]. */
+static int
+config_add_server_name(struct config_loader *ld, const char *name, int line)
+{
+	struct config_tls *t = &ld->c->tls;
+	struct config_tls_cert *cert = &t->sni[ld->sni];
+	const char *why = tls_name_pattern_error(name);
+	char q[80];
+	char **v;
+
+	if (why != NULL) {
+		config_error(ld, line, "server_names", "%s: %s",
+			     config_quote(name, q, sizeof(q)), why);
+		return -1;
+	}
+	for (size_t i = 0; i <= ld->sni; i++) {
+		for (size_t j = 0; j < t->sni[i].n_server_names; j++) {
+			if (strcasecmp(t->sni[i].server_names[j], name) != 0)
+				continue;
+			config_error(ld, line, "server_names",
+				     "%s is already listed in [tls %s] (line "
+				     "%d)",
+				     config_quote(name, q, sizeof(q)),
+				     t->sni[i].name, t->sni[i].line);
+			return -1;
+		}
+	}
+	v = realloc(cert->server_names,
+		    (cert->n_server_names + 1) * sizeof(*v));
+	if (v == NULL) {
+		config_error(ld, line, "server_names", "out of memory");
+		return -1;
+	}
+	cert->server_names = v;
+	v[cert->n_server_names] = strdup(name);
+	if (v[cert->n_server_names] == NULL) {
+		config_error(ld, line, "server_names", "out of memory");
+		return -1;
+	}
+	cert->n_server_names++;
+	return 0;
+}
+
+/* The struct a key of section SEC stores into. */
+static void *
+config_key_base(struct config_loader *ld, enum config_section sec)
+{
+	switch (sec) {
+	case SEC_ROUTE:
+		return &ld->c->routes[ld->route];
+	case SEC_TLS_NAMED:
+		return &ld->c->tls.sni[ld->sni];
+	default:
+		return ld->c;
+	}
+}
+
 /* Apply one key = value of the current section. */
 static int
 config_set(struct config_loader *ld, enum config_key_id id, const char *v)
@@ -837,12 +1089,62 @@ config_set(struct config_loader *ld, enum config_key_id id, const char *v)
 	const struct config_key *k = &config_keys[id];
 	struct config_route *r =
 		k->section == SEC_ROUTE ? &ld->c->routes[ld->route] : NULL;
-	void *base = r != NULL ? (void *)r : (void *)ld->c;
+	void *base = config_key_base(ld, k->section);
+	void *field = (char *)base + k->offset;
 	uint64_t n = 0;
 	char q[80];
 	bool b;
 
 	switch (k->type) {
+	case KT_FILE:
+		return config_set_file(ld, k, v, field);
+	case KT_STRING:
+		if (config_set_string(ld, k, v,
+				      &((struct config_value *)field)->value) < 0)
+			return -1;
+		((struct config_value *)field)->line = ld->line;
+		return 0;
+	case KT_HOSTNAME:
+		if (!config_is_hostname(v)) {
+			config_error(ld, ld->line, k->name,
+				     "bad host name %s (letters, digits, '-', "
+				     "'_' and '.' only)",
+				     config_quote(v, q, sizeof(q)));
+			return -1;
+		}
+		return config_set_string(ld, k, v, field);
+	case KT_SERVER_NAMES:
+		return config_split_list(ld, k->name, v,
+					 config_add_server_name);
+	case KT_TLS_VERSION:
+		if (strcmp(v, "1.2") == 0)
+			ld->c->tls.min_version = CONFIG_TLS_1_2;
+		else if (strcmp(v, "1.3") == 0)
+			ld->c->tls.min_version = CONFIG_TLS_1_3;
+		else {
+			config_error(ld, ld->line, k->name,
+				     "expected 1.2 or 1.3 (older versions are "
+				     "not offered), got %s",
+				     config_quote(v, q, sizeof(q)));
+			return -1;
+		}
+		return 0;
+	case KT_CLIENT_VERIFY:
+		if (strcmp(v, "off") == 0)
+			ld->c->tls.client_verify = CLIENT_VERIFY_OFF;
+		else if (strcmp(v, "optional") == 0)
+			ld->c->tls.client_verify = CLIENT_VERIFY_OPTIONAL;
+		else if (strcmp(v, "required") == 0)
+			ld->c->tls.client_verify = CLIENT_VERIFY_REQUIRED;
+		else {
+			config_error(ld, ld->line, k->name,
+				     "expected off, optional or required, got "
+				     "%s",
+				     config_quote(v, q, sizeof(q)));
+			return -1;
+		}
+		ld->c->tls.client_verify_line = ld->line;
+		return 0;
 	case KT_LISTEN:
 		return config_split_list(ld, k->name, v, config_add_listen);
 	case KT_SUBPROTOCOLS:
@@ -935,7 +1237,7 @@ config_set(struct config_loader *ld, enum config_key_id id, const char *v)
 			     config_quote(v, q, sizeof(q)));
 		return -1;
 	}
-	config_store((char *)base + k->offset, k->width, n);
+	config_store(field, k->width, n);
 	return 0;
 }
 
@@ -957,10 +1259,34 @@ config_section_name(struct config_loader *ld, char *buf, size_t len)
 			 config_clean(ld->c->routes[ld->route].path, q,
 				      sizeof(q), false));
 		return buf;
+	case SEC_TLS:
+		return "[tls]";
+	case SEC_TLS_NAMED:
+		snprintf(buf, len, "[tls %s]",
+			 config_clean(ld->c->tls.sni[ld->sni].name, q,
+				      sizeof(q), false));
+		return buf;
 	case SEC_NONE:
 		break;
 	}
 	return "no section";
+}
+
+/* True for route keys that only apply to tls:// upstreams. */
+static bool
+config_key_is_tls_only(size_t id)
+{
+	switch (id) {
+	case K_CODE_TLS:
+	case K_UPSTREAM_CA:
+	case K_UPSTREAM_VERIFY:
+	case K_UPSTREAM_SNI:
+	case K_UPSTREAM_CERTIFICATE:
+	case K_UPSTREAM_KEY:
+		return true;
+	default:
+		return false;
+	}
 }
 
 /* inih callback: one key = value (SECTION is ignored, see the top). */
@@ -984,7 +1310,8 @@ config_key_cb(void *user, const char *section, const char *name,
 	if (ld->section == SEC_NONE) {
 		config_error(ld, ld->line, name,
 			     "key outside of any section (put it under "
-			     "[gateway], [limits], [admin] or [route PATH])");
+			     "[gateway], [limits], [admin], [tls], [tls NAME] "
+			     "or [route PATH])");
 		return 0;
 	}
 	for (i = 0; i < K_COUNT_; i++)
@@ -1003,6 +1330,13 @@ config_key_cb(void *user, const char *section, const char *name,
 		return 0;
 	}
 	ld->seen[i] = ld->line;
+	if (ld->section == SEC_ROUTE && config_key_is_tls_only(i)) {
+		struct config_route *r = &ld->c->routes[ld->route];
+		if (r->tls_key == NULL) {
+			r->tls_key = config_keys[i].name;
+			r->tls_key_line = ld->line;
+		}
+	}
 	return config_set(ld, (enum config_key_id)i, value) == 0;
 }
 
@@ -1077,6 +1411,58 @@ config_begin_route(struct config_loader *ld, const char *path)
 			ld->seen[i] = 0;
 }
 
+/* Open a [tls NAME] section (an SNI certificate) at the current line. */
+static void
+config_begin_tls_named(struct config_loader *ld, const char *name)
+{
+	struct config_tls *t = &ld->c->tls;
+	struct config_tls_cert *cert;
+	char q[80], sec[128];
+
+	snprintf(sec, sizeof(sec), "[tls %s]",
+		 config_clean(name, q, sizeof(q), false));
+	for (const char *p = name; *p != '\0'; p++) {
+		if (!config_is_alnum((unsigned char)*p) && *p != '-' &&
+		    *p != '_' && *p != '.') {
+			config_error(ld, ld->line, sec,
+				     "a [tls NAME] name holds letters, digits, "
+				     "'-', '_' and '.' only");
+			return;
+		}
+	}
+	for (size_t i = 0; i < t->n_sni; i++) {
+		if (strcmp(t->sni[i].name, name) == 0) {
+			config_error(ld, ld->line, sec,
+				     "duplicate section (first at line %d)",
+				     t->sni[i].line);
+			return;
+		}
+	}
+	if (t->n_sni == ld->sni_cap) {
+		size_t cap = ld->sni_cap ? ld->sni_cap * 2 : 4;
+		cert = realloc(t->sni, cap * sizeof(*cert));
+		if (cert == NULL) {
+			config_error(ld, ld->line, sec, "out of memory");
+			return;
+		}
+		t->sni = cert;
+		ld->sni_cap = cap;
+	}
+	cert = &t->sni[t->n_sni];
+	memset(cert, 0, sizeof(*cert));
+	cert->line = ld->line;
+	cert->name = strdup(name);
+	if (cert->name == NULL) {
+		config_error(ld, ld->line, sec, "out of memory");
+		return;
+	}
+	ld->sni = t->n_sni++;
+	ld->section = SEC_TLS_NAMED;
+	for (size_t i = 0; i < K_COUNT_; i++)
+		if (config_keys[i].section == SEC_TLS_NAMED)
+			ld->seen[i] = 0;
+}
+
 /* A "[...]" header line; S (LEN bytes) is the trimmed line. */
 static void
 config_begin_section(struct config_loader *ld, const char *s, size_t len)
@@ -1112,6 +1498,16 @@ config_begin_section(struct config_loader *ld, const char *s, size_t len)
 	} else if (strcmp(name, "admin") == 0) {
 		ld->section = SEC_ADMIN;
 		first = &ld->admin_line;
+	} else if (strcmp(name, "tls") == 0) {
+		ld->section = SEC_TLS;
+		first = &ld->c->tls.line;
+	} else if (strncmp(name, "tls", 3) == 0 &&
+		   (name[3] == ' ' || name[3] == '\t')) {
+		const char *tname = name + 3;
+		while (*tname == ' ' || *tname == '\t')
+			tname++;
+		config_begin_tls_named(ld, tname);
+		return;
 	} else if (strcmp(name, "route") == 0 ||
 		   (strncmp(name, "route", 5) == 0 &&
 		    (name[5] == ' ' || name[5] == '\t'))) {
@@ -1126,7 +1522,7 @@ config_begin_section(struct config_loader *ld, const char *s, size_t len)
 			 config_clean(name, q, sizeof(q), false));
 		config_error(ld, ld->line, sec,
 			     "unknown section (expected [gateway], [limits], "
-			     "[admin] or [route PATH])");
+			     "[admin], [tls], [tls NAME] or [route PATH])");
 		return;
 	}
 	if (*first != 0) {
@@ -1226,6 +1622,78 @@ config_read_line_cb(char *str, int num, void *stream)
 	return str;
 }
 
+/* A certificate and its key go together: both set or neither. */
+static void
+config_check_pair(struct config_loader *ld, const struct config_value *cert,
+		  const char *cert_key, const struct config_value *key,
+		  const char *key_key)
+{
+	if (cert->value != NULL && key->value == NULL)
+		config_error(ld, cert->line, cert_key, "needs %s too", key_key);
+	else if (key->value != NULL && cert->value == NULL)
+		config_error(ld, key->line, key_key, "needs %s too", cert_key);
+}
+
+/* [tls], [tls NAME] and tls listeners. */
+static void
+config_check_tls(struct config_loader *ld)
+{
+	struct config *c = ld->c;
+	struct config_tls *t = &c->tls;
+	char q[80], sec[128];
+
+	config_check_pair(ld, &t->def.certificate, "certificate", &t->def.key,
+			  "key");
+	for (size_t i = 0; i < t->n_sni && !ld->failed; i++) {
+		const struct config_tls_cert *cert = &t->sni[i];
+		snprintf(sec, sizeof(sec), "[tls %s]",
+			 config_clean(cert->name, q, sizeof(q), false));
+		if (cert->n_server_names == 0)
+			config_error(ld, cert->line, sec,
+				     "no server_names (the names this "
+				     "certificate is chosen for)");
+		else if (cert->certificate.value == NULL ||
+			 cert->key.value == NULL)
+			config_error(ld, cert->line, sec,
+				     "needs certificate and key");
+		else if (t->def.certificate.value == NULL)
+			config_error(ld, cert->line, sec,
+				     "needs a default certificate: set "
+				     "certificate and key in [tls]");
+	}
+	if (ld->failed)
+		return;
+	if (t->client_verify != CLIENT_VERIFY_OFF && t->client_ca.value == NULL)
+		config_error(ld, t->client_verify_line, "client_verify",
+			     "needs client_ca (the CA certificates that sign "
+			     "client certificates)");
+	else if (t->client_verify == CLIENT_VERIFY_OFF &&
+		 t->client_ca.value != NULL)
+		config_error(ld, t->client_ca.line, "client_ca",
+			     "has no effect with client_verify = off (set "
+			     "client_verify = optional or required)");
+	for (size_t i = 0; i < c->n_listens && !ld->failed; i++) {
+		if (c->listens[i].tls && t->def.certificate.value == NULL)
+			config_error(ld, c->listens[i].line, "listen",
+				     "a tls listener needs a certificate: add "
+				     "a [tls] section with certificate and "
+				     "key");
+	}
+}
+
+/* The TLS keys of a route need a tls:// upstream. */
+static void
+config_check_route_tls(struct config_loader *ld, const struct config_route *r)
+{
+	if (r->tls_key != NULL && !r->tls) {
+		config_error(ld, r->tls_key_line, r->tls_key,
+			     "only applies to tls:// upstreams");
+		return;
+	}
+	config_check_pair(ld, &r->upstream_certificate, "upstream_certificate",
+			  &r->upstream_key, "upstream_key");
+}
+
 /* Checks that need the whole file: required keys, cross-key limits. */
 static void
 config_check(struct config_loader *ld)
@@ -1241,9 +1709,13 @@ config_check(struct config_loader *ld)
 				 config_clean(r->path, q, sizeof(q), false));
 			config_error(ld, r->line, sec,
 				     "no upstream (add upstream = host:port, "
-				     "unix:/path or echo)");
+				     "tls://host:port, unix:/path or echo)");
 		}
+		if (!ld->failed)
+			config_check_route_tls(ld, r);
 	}
+	if (!ld->failed)
+		config_check_tls(ld);
 	if (ld->failed)
 		return;
 	if (lim->max_request_line > lim->max_header_bytes) {
@@ -1292,6 +1764,9 @@ config_parse(const char *text, size_t len, const char *name, char *err,
 	}
 	ld.c = c;
 	c->refs = 1;
+	/* Relative file names in the config are taken from its directory. */
+	if (strrchr(name, '/') != NULL)
+		ld.dir_len = (size_t)(strrchr(name, '/') - name) + 1;
 	config_defaults(c, &ld.route_defaults);
 	ld.p = text;
 	ld.end = text + len;
@@ -1382,6 +1857,28 @@ config_unref(struct config *c)
 		config_free(c);
 }
 
+/* Free what CERT owns (not CERT itself). */
+static void
+config_free_tls_cert(struct config_tls_cert *cert)
+{
+	free(cert->name);
+	for (size_t i = 0; i < cert->n_server_names; i++)
+		free(cert->server_names[i]);
+	free(cert->server_names);
+	free(cert->certificate.value);
+	free(cert->key.value);
+}
+
+/* True if some listen address has the tls flag. */
+bool
+config_has_tls_listener(const struct config *c)
+{
+	for (size_t i = 0; c != NULL && i < c->n_listens; i++)
+		if (c->listens[i].tls)
+			return true;
+	return false;
+}
+
 /* Free C and everything it owns. */
 void
 config_free(struct config *c)
@@ -1401,8 +1898,19 @@ config_free(struct config *c)
 		for (size_t j = 0; j < r->n_subprotocols; j++)
 			free(r->subprotocols[j]);
 		free(r->subprotocols);
+		free(r->upstream_sni);
+		free(r->upstream_ca.value);
+		free(r->upstream_certificate.value);
+		free(r->upstream_key.value);
 	}
 	free(c->routes);
+	config_free_tls_cert(&c->tls.def);
+	for (size_t i = 0; i < c->tls.n_sni; i++)
+		config_free_tls_cert(&c->tls.sni[i]);
+	free(c->tls.sni);
+	free(c->tls.ciphers.value);
+	free(c->tls.ciphersuites.value);
+	free(c->tls.client_ca.value);
 	free(c->file);
 	free(c);
 }

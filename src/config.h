@@ -14,11 +14,19 @@
  *               max_headers, buffer_limit, max_message, max_frame,
  *               idle_timeout, ping_interval, pong_timeout, close_timeout,
  *               drain_timeout
- *   [route PATH]  upstream (host:port, [v6]:port, unix:/path or echo),
- *               subprotocols, frame_type (binary|text), connect_timeout,
- *               on_reset (close|abort), and the close-code overrides
- *               code_refused, code_unreachable, code_timeout, code_dns,
- *               code_reset
+ *   [tls]       certificate, key, min_version, ciphers, ciphersuites,
+ *               client_ca, client_verify, session_tickets
+ *   [tls NAME]  server_names, certificate, key (SNI certificates)
+ *   [route PATH]  upstream (host:port, [v6]:port, tls://host:port,
+ *               unix:/path or echo), subprotocols, frame_type (binary|text),
+ *               connect_timeout, on_reset (close|abort), the close-code
+ *               overrides code_refused, code_unreachable, code_timeout,
+ *               code_dns, code_reset, code_tls, and for tls:// upstreams
+ *               upstream_ca, upstream_verify, upstream_sni,
+ *               upstream_certificate, upstream_key
+ *
+ * A listen address may be followed by blank-separated flags ("tls").
+ * Relative file names are taken from the config file's directory.
  */
 #ifndef WSGATE_CONFIG_H
 #define WSGATE_CONFIG_H
@@ -31,7 +39,7 @@
 #include "log.h"
 
 enum upstream_kind {
-	UPSTREAM_TCP,  /* host:port; host is an IP literal or a name */
+	UPSTREAM_TCP,  /* host:port or tls://host:port; IP literal or name */
 	UPSTREAM_UNIX, /* unix:/path */
 	UPSTREAM_ECHO, /* built-in echo */
 };
@@ -46,6 +54,49 @@ struct config_listen {
 	struct sockaddr_storage addr; /* resolved numerically at load */
 	socklen_t addr_len;
 	int line;
+	bool tls;                     /* flag "tls": terminate TLS here */
+};
+
+/* A text value (a file name, a cipher list) and the line of its key, for
+   messages about it after loading. */
+struct config_value {
+	char *value;                  /* NULL: not set */
+	int line;
+};
+
+enum config_tls_version {
+	CONFIG_TLS_1_2,
+	CONFIG_TLS_1_3,
+};
+
+enum config_client_verify {
+	CLIENT_VERIFY_OFF,
+	CLIENT_VERIFY_OPTIONAL,       /* verify a certificate if one is sent */
+	CLIENT_VERIFY_REQUIRED,
+};
+
+/* One certificate: the default of [tls], or one [tls NAME] for SNI. */
+struct config_tls_cert {
+	char *name;                   /* NAME of [tls NAME]; NULL for [tls] */
+	char **server_names;          /* exact names or "*.example.com" */
+	size_t n_server_names;
+	struct config_value certificate; /* PEM, leaf first, then the chain */
+	struct config_value key;
+	int line;                     /* line of the section header */
+};
+
+struct config_tls {
+	int line;                     /* line of [tls]; 0 = no such section */
+	struct config_tls_cert def;   /* the default certificate */
+	struct config_tls_cert *sni;  /* [tls NAME] sections */
+	size_t n_sni;
+	enum config_tls_version min_version;
+	struct config_value ciphers;  /* TLS <= 1.2, OpenSSL syntax */
+	struct config_value ciphersuites; /* TLS 1.3 */
+	struct config_value client_ca;
+	enum config_client_verify client_verify;
+	int client_verify_line;
+	bool session_tickets;
 };
 
 struct config_route {
@@ -67,6 +118,16 @@ struct config_route {
 	uint16_t code_timeout;       /* connect timeout */
 	uint16_t code_dns;           /* name resolution failed */
 	uint16_t code_reset;         /* upstream reset mid-stream */
+	uint16_t code_tls;           /* upstream TLS handshake/verification */
+	/* tls://host:port upstreams */
+	bool tls;
+	bool upstream_verify;        /* verify its certificate and name */
+	char *upstream_sni;          /* NULL: host (none for IP literals) */
+	struct config_value upstream_ca; /* NULL: the system store */
+	struct config_value upstream_certificate; /* our client certificate */
+	struct config_value upstream_key;
+	const char *tls_key;         /* first TLS-only key set, and its line: */
+	int tls_key_line;            /* refused unless the upstream is tls:// */
 	int line;                    /* line of the [route ...] header */
 };
 
@@ -99,6 +160,7 @@ struct config {
 	struct config_listen admin;   /* /healthz and /metrics, plain HTTP */
 	struct config_limits limits;
 	int refs;                     /* config_ref / config_unref */
+	struct config_tls tls;
 };
 
 /*
@@ -121,6 +183,9 @@ void config_free(struct config *c);
  */
 struct config *config_ref(struct config *c);
 void config_unref(struct config *c);
+
+/* True if some listen address has the tls flag. */
+bool config_has_tls_listener(const struct config *c);
 
 /* The route whose path equals PATH (LEN bytes), or NULL. */
 const struct config_route *config_find_route(const struct config *c,

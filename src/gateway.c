@@ -28,6 +28,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
+#include "tls.h"
 
 #define GATEWAY_MAX_WORKERS 64
 
@@ -52,6 +53,7 @@ struct gateway {
 	unsigned n_workers;
 	struct event *sig_term, *sig_int, *sig_hup, *done_ev;
 	struct admin *admin;
+	struct tls_state *tls;     /* shared by the workers' sessions */
 	struct metrics_global stats; /* control thread only */
 	unsigned conns;            /* atomic: connections, all workers */
 	int draining;              /* atomic */
@@ -212,6 +214,16 @@ gateway_reload(struct gateway *gw)
 		     cfg->admin.addr_len) != 0)))
 		log_warn("reload: [admin] listen changed; it takes effect only "
 			 "after a restart");
+	/* Certificates and keys are read again; a bad file refuses the whole
+	   reload, so config and contexts never disagree. */
+	if (tls_reload(gw->tls, cfg) < 0) {
+		gw->stats.reloads_failed++;
+		gw->stats.last_reload_ok = 0;
+		log_error("reload refused, keeping the running configuration: "
+			  "TLS contexts could not be built (see above)");
+		config_unref(cfg);
+		return;
+	}
 	log_init(cfg->log_level);
 	gateway_post(gw, cfg, false);
 	config_unref(gw->cfg);
@@ -281,6 +293,14 @@ gateway_new(struct config *cfg, const char *file)
 	gw->stats.last_reload_ok = -1;
 	gw->base = event_base_new();
 	gw->n_workers = gateway_worker_count(cfg);
+	{
+		char err[1024];
+		gw->tls = tls_new(cfg, err, sizeof(err));
+		if (gw->tls == NULL) {
+			log_error("%s", err);
+			goto fail;
+		}
+	}
 	gw->workers = calloc(gw->n_workers, sizeof(*gw->workers));
 	if (gw->file == NULL || gw->base == NULL || gw->workers == NULL)
 		goto fail;
@@ -303,6 +323,8 @@ gateway_new(struct config *cfg, const char *file)
 		if (w->base == NULL)
 			goto fail;
 		w->srv = server_new(w->base, cfg, gw);
+		if (w->srv != NULL)
+			w->srv->tls = gw->tls;
 		w->cmd_ev = event_new(w->base, -1, 0, gateway_worker_cmd_cb, w);
 		if (w->srv == NULL || w->cmd_ev == NULL ||
 		    server_listen(w->srv, gw->n_workers > 1, i == 0) < 0)
@@ -375,6 +397,7 @@ gateway_free(struct gateway *gw)
 		pthread_mutex_destroy(&w->lock);
 	}
 	free(gw->workers);
+	tls_free(gw->tls); /* after the sessions: they hold SSL objects */
 	if (gw->sig_term != NULL)
 		event_free(gw->sig_term);
 	if (gw->sig_int != NULL)

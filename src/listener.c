@@ -25,9 +25,10 @@
 
 struct listener {
 	struct server *srv;
+	struct config_listen cl;   /* a copy; cl.text is owned */
 	struct evconnlistener *evl;
 	struct event *resume_ev;
-	char *name;                /* a copy: configs come and go */
+	const char *name;          /* cl.text */
 	unsigned long paused_count;
 };
 
@@ -39,7 +40,7 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 	struct listener *l = arg;
 
 	(void)evl;
-	session_start(l->srv, fd, addr, (socklen_t)len);
+	session_start(l->srv, &l->cl, fd, addr, (socklen_t)len);
 }
 
 /* Resume accepting after a pause. */
@@ -86,7 +87,9 @@ listener_new(struct server *srv, const struct config_listen *cl, bool reuseport)
 	if (l == NULL)
 		return NULL;
 	l->srv = srv;
-	l->name = strdup(cl->text);
+	l->cl = *cl; /* a copy: configs come and go with reloads */
+	l->cl.text = strdup(cl->text);
+	l->name = l->cl.text;
 	if (l->name == NULL) {
 		free(l);
 		return NULL;
@@ -102,7 +105,7 @@ listener_new(struct server *srv, const struct config_listen *cl, bool reuseport)
 	if (l->evl == NULL) {
 		log_error("%s: cannot listen: %s", cl->text,
 			  strerror(EVUTIL_SOCKET_ERROR()));
-		free(l->name);
+		free(l->cl.text);
 		free(l);
 		return NULL;
 	}
@@ -125,6 +128,6 @@ listener_free(struct listener *l)
 		evconnlistener_free(l->evl);
 	if (l->resume_ev != NULL)
 		event_free(l->resume_ev);
-	free(l->name);
+	free(l->cl.text);
 	free(l);
 }

@@ -17,6 +17,7 @@
 #include "gateway.h"
 #include "healthcheck.h"
 #include "log.h"
+#include "tls.h"
 
 #define DEFAULT_CONFIG "/etc/wsgate/wsgate.ini"
 #define HEALTHCHECK_TIMEOUT_MS 3000
@@ -34,7 +35,8 @@ usage(FILE *f)
 		"unix-socket services listed in an INI file.\n"
 		"\n"
 		"  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
-		"  -t, --test          check the configuration and exit (0 when valid)\n"
+		"  -t, --test          check the configuration, certificates and keys\n"
+		"                      and exit (0 when valid)\n"
 		"      --healthcheck URL\n"
 		"                      GET URL (http://HOST:PORT/PATH, e.g. the admin\n"
 		"                      endpoint's /healthz) and exit 0 on a 200 answer,\n"
@@ -44,8 +46,8 @@ usage(FILE *f)
 		"\n"
 		"Runs in the foreground and logs to stderr.  SIGTERM or SIGINT: stop\n"
 		"accepting, send Close 1001 to every client, exit within\n"
-		"drain_timeout.  SIGHUP: reload the configuration for new\n"
-		"connections.\n");
+		"drain_timeout.  SIGHUP: reload the configuration (and the TLS\n"
+		"certificates and keys) for new connections.\n");
 }
 
 /* Raise the soft descriptor limit to the hard one: each session needs two
@@ -124,6 +126,11 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
+		if (tls_check(cfg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "wsgate: %s\n", err);
+			config_unref(cfg);
+			return 1;
+		}
 		printf("wsgate: %s: configuration ok (%zu listen address(es), "
 		       "%zu route(s))\n",
 		       file, cfg->n_listens, cfg->n_routes);

@@ -22,6 +22,7 @@ struct evdns_base;
 struct gateway;
 struct listener;
 struct session;
+struct tls_state;
 
 struct server {
 	struct event_base *base;
@@ -37,6 +38,7 @@ struct server {
 	struct event *sample_timer; /* refreshes the buffered-bytes gauge */
 	uint64_t total_sessions;
 	struct metrics metrics;    /* written by this worker only */
+	struct tls_state *tls;     /* TLS contexts (owned by the gateway); may be NULL */
 };
 
 /* A new server on BASE for CFG (a reference is taken) in gateway GW; NULL

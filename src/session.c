@@ -20,6 +20,16 @@
  * connection failed), the TCP connection is shut for writing and input is
  * discarded until the client's FIN or the close timeout (a lingering close:
  * closing with unread input would send RST and could destroy our Close).
+ *
+ * TLS (tls listeners, tls:// upstreams): the client bufferevent is an
+ * OpenSSL one from the start, and its handshake runs under the handshake
+ * timer.  A tls:// upstream is connected as plain TCP first (so connect
+ * errors keep their own close codes), then its socket moves into an
+ * OpenSSL bufferevent, whose handshake runs under the connect timer.  The
+ * lingering close sends close_notify, never a bare shutdown(2): under TLS
+ * that would truncate the record stream (and a pending alert could be
+ * lost).  close_notify also goes out before a healthy TLS connection is
+ * freed; never after a fatal error or a dirty EOF (OpenSSL forbids it).
  */
 #include "session.h"
 
@@ -35,7 +45,10 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
+
+#include <openssl/ssl.h>
 
 #include "config.h"
 #include "gateway.h"
@@ -43,6 +56,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
+#include "tls.h"
 #include "upstream.h"
 #include "utf8.h"
 #include "ws_frame.h"
@@ -115,6 +129,8 @@ struct session {
 	char reason[96];
 	char peer[64];
 	char upstream_name[16];
+	char *tls_subject;            /* verified client certificate */
+	const char *tls_version;      /* "TLSv1.3"; NULL: plain */
 
 	unsigned over_limit : 1;
 	unsigned counted : 1;         /* holds a gateway connection slot */
@@ -126,6 +142,11 @@ struct session {
 	unsigned ping_outstanding : 1;
 	unsigned rx_since_ping : 1;   /* client bytes arrived since the ping */
 	unsigned is_echo : 1;
+	unsigned client_tls : 1;      /* TLS listener */
+	unsigned client_tls_ok : 1;   /* its handshake finished */
+	unsigned client_tls_dead : 1; /* fatal error or dirty EOF */
+	unsigned up_tls : 1;          /* up is an OpenSSL bufferevent */
+	unsigned up_tls_dead : 1;
 };
 
 static void session_client_read_cb(struct bufferevent *bev, void *arg);
@@ -140,12 +161,22 @@ static void session_frames(struct session *s);
 static void session_client_flush(struct session *s);
 static void session_up_close(struct session *s, enum up_close_mode mode);
 static void session_client_drop(struct session *s, bool reset);
+static void session_up_free(struct session *s, bool notify);
+static void session_up_failed(struct session *s, enum upstream_failure f,
+			      int err);
 
 /* The next session in the server's list. */
 struct session *
 session_next(struct session *s)
 {
 	return s->next;
+}
+
+/* The verified client certificate's subject, or NULL. */
+const char *
+session_tls_subject(const struct session *s)
+{
+	return s->tls_subject;
 }
 
 /* Milliseconds to a timeval. */
@@ -213,7 +244,7 @@ session_log(struct session *s)
 {
 	struct timeval now;
 	uint64_t ms;
-	char sent[12] = "-", rcvd[12] = "-";
+	char sent[12] = "-", rcvd[12] = "-", tls[320] = "";
 
 	if (!s->cfg->access_log)
 		return;
@@ -223,15 +254,21 @@ session_log(struct session *s)
 		snprintf(sent, sizeof(sent), "%u", s->code_sent);
 	if (s->code_rcvd)
 		snprintf(rcvd, sizeof(rcvd), "%u", s->code_rcvd);
+	if (s->client_tls)
+		snprintf(tls, sizeof(tls), " tls=%s%s%s%s",
+			 s->tls_version ? s->tls_version : "-",
+			 s->tls_subject ? " tls_subject=\"" : "",
+			 s->tls_subject ? s->tls_subject : "",
+			 s->tls_subject ? "\"" : "");
 	log_access("client=%s route=%s upstream=%s status=%d duration=%" PRIu64
 		   ".%03" PRIu64 "s in_bytes=%" PRIu64 " in_msgs=%" PRIu64
 		   " out_bytes=%" PRIu64 " out_msgs=%" PRIu64
-		   " close_sent=%s close_rcvd=%s code=%u closed_by=%s reason=\"%s\"",
+		   " close_sent=%s close_rcvd=%s code=%u closed_by=%s reason=\"%s\"%s",
 		   s->peer, s->route ? s->route->path : "-",
 		   s->route ? s->route->upstream : "-", s->http_status,
 		   ms / 1000, ms % 1000, s->bytes_in, s->msgs_in, s->bytes_out,
 		   s->msgs_out, sent, rcvd, s->code_logged,
-		   s->closed_by ? s->closed_by : "-", s->reason);
+		   s->closed_by ? s->closed_by : "-", s->reason, tls);
 }
 
 /* Free S and everything it owns. */
@@ -251,6 +288,7 @@ session_free(struct session *s)
 		bufferevent_free(s->up);
 	if (s->client != NULL)
 		bufferevent_free(s->client);
+	free(s->tls_subject);
 	http_upgrade_free(s->http);
 	if (s->to_client != NULL)
 		evbuffer_free(s->to_client);
@@ -324,6 +362,9 @@ session_client_drop(struct session *s, bool reset)
 		struct linger lg = {.l_onoff = 1, .l_linger = 0};
 		(void)setsockopt(bufferevent_getfd(s->client), SOL_SOCKET,
 				 SO_LINGER, &lg, sizeof(lg));
+	} else if (s->client_tls_ok && !s->client_tls_dead &&
+		   evbuffer_get_length(bufferevent_get_output(s->client)) == 0) {
+		tls_close_notify(bufferevent_openssl_get_ssl(s->client));
 	}
 	bufferevent_free(s->client);
 	s->client = NULL;
@@ -339,7 +380,14 @@ session_linger(struct session *s)
 	if (s->client == NULL || s->state == SESSION_LINGER)
 		return;
 	s->state = SESSION_LINGER;
-	(void)shutdown(bufferevent_getfd(s->client), SHUT_WR);
+	if (!s->client_tls) {
+		(void)shutdown(bufferevent_getfd(s->client), SHUT_WR);
+	} else if (!s->client_tls_dead &&
+		   tls_close_notify(bufferevent_openssl_get_ssl(s->client))) {
+		/* close_notify is out: the TLS stream is complete, and a FIN
+		   behind it tells peers that wait for TCP EOF. */
+		(void)shutdown(bufferevent_getfd(s->client), SHUT_WR);
+	}
 	bufferevent_enable(s->client, EV_READ);
 	s->client_paused = 0;
 	session_arm(s->timer, s->cfg->limits.close_timeout_ms);
@@ -357,8 +405,15 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	switch (s->state) {
 	case SESSION_HANDSHAKE:
-		log_debug("%s: handshake timeout", s->peer);
-		session_set_reason(s, "gateway", "handshake timeout");
+		if (s->client_tls && !s->client_tls_ok) {
+			metrics_add(&s->srv->metrics.tls_handshake_failures, 1);
+			log_info("%s: TLS handshake failed: timeout", s->peer);
+			session_set_reason(s, "gateway",
+					   "TLS handshake timeout");
+		} else {
+			log_debug("%s: handshake timeout", s->peer);
+			session_set_reason(s, "gateway", "handshake timeout");
+		}
 		session_client_drop(s, false);
 		break;
 	case SESSION_OPEN:
@@ -545,6 +600,17 @@ session_up_close(struct session *s, enum up_close_mode mode)
 		(void)setsockopt(bufferevent_getfd(s->up), SOL_SOCKET,
 				 SO_LINGER, &lg, sizeof(lg));
 	}
+	session_up_free(s, mode != UP_CLOSE_RESET);
+}
+
+/* Free the upstream bufferevent (after close_notify if NOTIFY and its TLS
+   is healthy and idle). */
+static void
+session_up_free(struct session *s, bool notify)
+{
+	if (notify && s->up_tls && !s->up_tls_dead && s->up_state != UP_CONNECTING &&
+	    evbuffer_get_length(bufferevent_get_output(s->up)) == 0)
+		tls_close_notify(bufferevent_openssl_get_ssl(s->up));
 	bufferevent_free(s->up);
 	s->up = NULL;
 	s->up_state = UP_GONE;
@@ -1031,6 +1097,56 @@ session_client_write_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 }
 
+/* The client's TLS handshake finished: note the version and the verified
+   client certificate, if any. */
+static void
+session_client_tls_done(struct session *s, struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	char subject[256];
+
+	s->client_tls_ok = 1;
+	s->tls_version = SSL_get_version(ssl);
+	if (tls_peer_subject(ssl, subject, sizeof(subject)) != NULL) {
+		free(s->tls_subject);
+		s->tls_subject = strdup(subject);
+	}
+	log_debug("%s: %s %s%s%s", s->peer, s->tls_version,
+		  SSL_get_cipher_name(ssl),
+		  s->tls_subject ? " client " : "",
+		  s->tls_subject ? s->tls_subject : "");
+}
+
+/* The client's TLS handshake failed (or it left during it): close that
+   connection; counted, and logged at info with the first reason (debug
+   for the rest, and for a client that closed without a word). */
+static void
+session_client_tls_failed(struct session *s, struct bufferevent *bev,
+			  short what, int err)
+{
+	char errs[512], reason[96];
+	size_t first;
+
+	tls_bev_errors(bev, errs, sizeof(errs));
+	metrics_add(&s->srv->metrics.tls_handshake_failures, 1);
+	if (errs[0] == '\0') {
+		if ((what & BEV_EVENT_ERROR) && err != 0)
+			snprintf(errs, sizeof(errs), "%s", strerror(err));
+		else
+			snprintf(errs, sizeof(errs), "connection closed");
+		log_debug("%s: TLS handshake failed: %s", s->peer, errs);
+	} else {
+		first = strcspn(errs, ";");
+		log_info("%s: TLS handshake failed: %.*s", s->peer, (int)first,
+			 errs);
+		log_debug("%s: TLS handshake errors: %s", s->peer, errs);
+	}
+	snprintf(reason, sizeof(reason), "TLS handshake failed: %.*s",
+		 (int)strcspn(errs, ";"), errs);
+	session_set_reason(s, "client", reason);
+	session_client_drop(s, false);
+}
+
 /* Client EOF, error or reset. */
 static void
 session_client_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -1039,7 +1155,28 @@ session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 	int err = EVUTIL_SOCKET_ERROR();
 	bool reset = (what & BEV_EVENT_ERROR) != 0;
 
-	(void)bev;
+	if (what & BEV_EVENT_CONNECTED) {
+		session_client_tls_done(s, bev);
+		return;
+	}
+	if (s->client_tls) {
+		SSL *ssl = bufferevent_openssl_get_ssl(bev);
+		if (reset || !(SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN))
+			s->client_tls_dead = 1; /* no close_notify back */
+		if (!s->client_tls_ok) {
+			session_client_tls_failed(s, bev, what, err);
+			return;
+		}
+		if (reset) {
+			/* A TLS error is not a TCP reset: log what it was. */
+			char errs[256];
+			tls_bev_errors(bev, errs, sizeof(errs));
+			if (errs[0] != '\0') {
+				log_debug("%s: TLS error: %s", s->peer, errs);
+				err = 0;
+			}
+		}
+	}
 	if (s->state == SESSION_HANDSHAKE)
 		session_set_reason(s, "client", reset ? "client reset before upgrade"
 						      : "client closed before upgrade");
@@ -1138,15 +1275,85 @@ session_up_write_cb(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 
 	if (s->up_state == UP_FLUSHING) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-			bufferevent_free(s->up);
-			s->up = NULL;
-			s->up_state = UP_GONE;
-			session_maybe_done(s);
-		}
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			session_up_free(s, true);
 		return;
 	}
 	session_resume_client(s);
+}
+
+/* The TCP connection to a tls:// upstream is up: move its socket into an
+   OpenSSL bufferevent that starts the handshake (SNI and the name to verify
+   are set by tls_upstream_ssl).  Client data already queued moves along. */
+static void
+session_up_start_tls(struct session *s)
+{
+	struct bufferevent *raw = s->up, *bev;
+	evutil_socket_t fd = bufferevent_getfd(raw);
+	struct evbuffer *held = evbuffer_new();
+	SSL *ssl = tls_upstream_ssl(s->srv->tls, s->route);
+
+	if (held == NULL || ssl == NULL || fd < 0) {
+		if (held != NULL)
+			evbuffer_free(held);
+		SSL_free(ssl);
+		session_up_failed(s, UPSTREAM_TLS_HANDSHAKE, 0);
+		return;
+	}
+	evbuffer_add_buffer(held, bufferevent_get_output(raw));
+	/* RAW forgets the socket (so freeing it does not close it); we are in
+	   its callback, libevent frees it once that returns. */
+	bufferevent_setfd(raw, -1);
+	bufferevent_free(raw);
+	s->up = NULL;
+	bev = bufferevent_openssl_socket_new(s->srv->base, fd, ssl,
+					     BUFFEREVENT_SSL_CONNECTING,
+					     BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		/* With BEV_OPT_CLOSE_ON_FREE libevent freed the SSL, and with
+		   it the socket. */
+		evbuffer_free(held);
+		session_up_failed(s, UPSTREAM_TLS_HANDSHAKE, ENOMEM);
+		return;
+	}
+	s->up = bev;
+	s->up_tls = 1;
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	bufferevent_setcb(bev, session_up_read_cb, session_up_write_cb,
+			  session_up_event_cb, s);
+	bufferevent_set_max_single_read(bev, s->srv->cfg->limits.max_frame);
+	evbuffer_add_buffer(bufferevent_get_output(bev), held);
+	evbuffer_free(held);
+	bufferevent_enable(bev, EV_WRITE);
+	bufferevent_disable(bev, EV_READ); /* until the handshake is done */
+}
+
+/* The TLS handshake with the upstream failed: Close with code_tls, saying
+   whether verification was the cause; the details go to the log. */
+static void
+session_up_tls_failed(struct session *s, struct bufferevent *bev, int err)
+{
+	char errs[512], why[128];
+	bool verify = tls_verify_failed(bufferevent_openssl_get_ssl(bev), why,
+					sizeof(why));
+	enum upstream_failure f =
+		verify ? UPSTREAM_TLS_VERIFY : UPSTREAM_TLS_HANDSHAKE;
+
+	tls_bev_errors(bev, errs, sizeof(errs));
+	if (errs[0] == '\0')
+		snprintf(errs, sizeof(errs), "%s",
+			 err != 0 ? strerror(err) : "connection closed");
+	if (verify)
+		log_info("%s: %s %s: %s: %s (%s)", s->peer, s->route->path,
+			 s->route->upstream, upstream_failure_text(f), why,
+			 errs);
+	else
+		log_info("%s: %s %s: %s: %s", s->peer, s->route->path,
+			 s->route->upstream, upstream_failure_text(f), errs);
+	session_set_reason(s, "upstream", upstream_failure_text(f));
+	session_up_close(s, UP_CLOSE_RESET);
+	session_send_close(s, upstream_failure_code(s->route, f),
+			   upstream_failure_text(f));
 }
 
 /* Upstream connected, closed, reset or failed. */
@@ -1157,6 +1364,13 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 	int err = EVUTIL_SOCKET_ERROR();
 	const struct config_limits *lim = &s->cfg->limits;
 
+	if ((what & BEV_EVENT_CONNECTED) && s->route->tls && !s->up_tls) {
+		/* TCP is up: TLS next, still under the connect timer. */
+		upstream_conn_free(s->conn);
+		s->conn = NULL;
+		session_up_start_tls(s);
+		return;
+	}
 	if (what & BEV_EVENT_CONNECTED) {
 		int one = 1;
 		evtimer_del(s->connect_timer);
@@ -1178,7 +1392,23 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 					 0);
 		if (!s->close_sent)
 			bufferevent_enable(bev, EV_READ);
-		log_debug("%s: connected to %s", s->peer, s->route->upstream);
+		if (s->up_tls)
+			log_debug("%s: connected to %s with %s", s->peer,
+				  s->route->upstream,
+				  SSL_get_version(bufferevent_openssl_get_ssl(bev)));
+		else
+			log_debug("%s: connected to %s", s->peer,
+				  s->route->upstream);
+		return;
+	}
+	if (s->up_tls && (what & BEV_EVENT_ERROR))
+		s->up_tls_dead = 1;
+	if (s->up_tls && (what & BEV_EVENT_EOF) &&
+	    !(SSL_get_shutdown(bufferevent_openssl_get_ssl(bev)) &
+	      SSL_RECEIVED_SHUTDOWN))
+		s->up_tls_dead = 1; /* dirty EOF: no close_notify */
+	if (s->up_state == UP_CONNECTING && s->up_tls) {
+		session_up_tls_failed(s, bev, err);
 		return;
 	}
 	if (s->up_state == UP_CONNECTING) {
@@ -1207,9 +1437,14 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 		session_send_close(s, WS_CLOSE_NORMAL, "upstream closed");
 		return;
 	}
-	/* Reset or another error mid-stream. */
-	log_info("%s: upstream %s: %s", s->peer, s->route->upstream,
-		 strerror(err));
+	/* Reset or another error mid-stream (a TLS error says which). */
+	{
+		char errs[256] = "";
+		if (s->up_tls)
+			tls_bev_errors(bev, errs, sizeof(errs));
+		log_info("%s: upstream %s: %s", s->peer, s->route->upstream,
+			 errs[0] != '\0' ? errs : strerror(err));
+	}
 	session_set_reason(s, "upstream", upstream_failure_text(UPSTREAM_RESET));
 	metrics_add(&s->rm->failures[UPSTREAM_RESET], 1);
 	session_up_close(s, UP_CLOSE_RESET);
@@ -1224,8 +1459,9 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 
 /* Take over an accepted socket. */
 void
-session_start(struct server *srv, evutil_socket_t fd,
-	      const struct sockaddr *addr, socklen_t addr_len)
+session_start(struct server *srv, const struct config_listen *cl,
+	      evutil_socket_t fd, const struct sockaddr *addr,
+	      socklen_t addr_len)
 {
 	const struct config *cfg = srv->cfg; /* s->cfg holds a reference */
 	struct http_limits hl = {
@@ -1264,7 +1500,25 @@ session_start(struct server *srv, evutil_socket_t fd,
 	gettimeofday(&s->started, NULL);
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
-	s->client = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (cl->tls) {
+		SSL *ssl = tls_server_ssl(srv->tls);
+		s->client_tls = 1;
+		/* With BEV_OPT_CLOSE_ON_FREE the bufferevent owns SSL and
+		   socket, even when it fails to be created. */
+		if (ssl != NULL)
+			s->client = bufferevent_openssl_socket_new(
+				srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+				BEV_OPT_CLOSE_ON_FREE);
+		else
+			evutil_closesocket(fd);
+		fd = -1;
+		if (s->client != NULL)
+			bufferevent_openssl_set_allow_dirty_shutdown(s->client,
+								     1);
+	} else {
+		s->client = bufferevent_socket_new(srv->base, fd,
+						   BEV_OPT_CLOSE_ON_FREE);
+	}
 	s->to_client = evbuffer_new();
 	s->http = http_upgrade_new(&hl);
 	s->timer = evtimer_new(srv->base, session_timer_cb, s);
@@ -1277,7 +1531,7 @@ session_start(struct server *srv, evutil_socket_t fd,
 	    s->ping_timer == NULL || s->idle_timer == NULL ||
 	    s->free_ev == NULL) {
 		log_error("%s: out of memory", s->peer);
-		if (s->client == NULL)
+		if (s->client == NULL && fd >= 0)
 			evutil_closesocket(fd);
 		session_free(s);
 		return;

@@ -15,15 +15,22 @@
 
 #include <event2/util.h>
 
+struct config_listen;
 struct server;
 struct session;
 
 /*
- * Take over the accepted socket FD from ADDR: read its upgrade request and
- * serve it.  On failure the socket is closed.
+ * Take over the socket FD accepted on listen address CL from ADDR: its TLS
+ * handshake if CL says tls, its upgrade request, then serve it.  On failure
+ * the socket is closed.
  */
-void session_start(struct server *srv, evutil_socket_t fd,
-		   const struct sockaddr *addr, socklen_t addr_len);
+void session_start(struct server *srv, const struct config_listen *cl,
+		   evutil_socket_t fd, const struct sockaddr *addr,
+		   socklen_t addr_len);
+
+/* The subject (RFC 2253) of the client certificate verified in the TLS
+   handshake, or NULL. */
+const char *session_tls_subject(const struct session *s);
 
 /* Graceful shutdown: send Close 1001 (or drop a session still in its
    handshake); the session goes away by itself. */

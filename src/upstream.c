@@ -66,6 +66,9 @@ upstream_failure_code(const struct config_route *route, enum upstream_failure f)
 		return route->code_dns;
 	case UPSTREAM_RESET:
 		return route->code_reset;
+	case UPSTREAM_TLS_VERIFY:
+	case UPSTREAM_TLS_HANDSHAKE:
+		return route->code_tls;
 	case UPSTREAM_OK:
 		break;
 	}

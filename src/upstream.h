@@ -19,7 +19,9 @@ struct upstream_conn;
 	X(UPSTREAM_UNREACHABLE, "upstream unreachable")                        \
 	X(UPSTREAM_TIMEOUT, "upstream connect timeout")                        \
 	X(UPSTREAM_DNS, "upstream name resolution failed")                     \
-	X(UPSTREAM_RESET, "upstream reset")
+	X(UPSTREAM_RESET, "upstream reset")                                    \
+	X(UPSTREAM_TLS_VERIFY, "upstream TLS verification failed")             \
+	X(UPSTREAM_TLS_HANDSHAKE, "upstream TLS handshake failed")
 
 enum upstream_failure {
 #define UPSTREAM_ENUM_(name, text) name,

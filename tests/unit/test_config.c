@@ -628,14 +628,18 @@ START_TEST(test_unknown_section)
 {
 	expect_error(BASE "\n[gatway]\nlisten = :1\n",
 		     "t.ini:6: [gatway]: unknown section (expected [gateway], "
-		     "[limits], [admin] or [route PATH])");
+		     "[limits], [admin], [tls], [tls NAME] or [route PATH])");
 	/* an empty unknown section is still an error */
 	expect_error(BASE "[foo]\n", "t.ini:5: [foo]: unknown section "
-				     "(expected [gateway], [limits], [admin] "
-				     "or [route PATH])");
+				     "(expected [gateway], [limits], [admin], "
+				     "[tls], [tls NAME] or [route PATH])");
 	expect_error(BASE "[routes /x]\n", "t.ini:5: [routes /x]: unknown "
 					   "section (expected [gateway], "
-					   "[limits], [admin] or [route PATH])");
+					   "[limits], [admin], [tls], [tls NAME] "
+					   "or [route PATH])");
+	expect_error(BASE "[tlsx]\n", "t.ini:5: [tlsx]: unknown section "
+				      "(expected [gateway], [limits], [admin], "
+				      "[tls], [tls NAME] or [route PATH])");
 }
 END_TEST
 
@@ -717,7 +721,8 @@ START_TEST(test_key_outside_section)
 {
 	expect_error("# leading comment\nlisten = :1\n[gateway]\n",
 		     "t.ini:2: listen: key outside of any section (put it "
-		     "under [gateway], [limits], [admin] or [route PATH])");
+		     "under [gateway], [limits], [admin], [tls], [tls NAME] "
+		     "or [route PATH])");
 }
 END_TEST
 
@@ -771,11 +776,11 @@ START_TEST(test_route_without_upstream)
 	expect_error(BASE "\n[route /vnc]\nframe_type = text\n"
 		     "[route /z]\nupstream = echo\n",
 		     "t.ini:6: [route /vnc]: no upstream (add upstream = "
-		     "host:port, unix:/path or echo)");
+		     "host:port, tls://host:port, unix:/path or echo)");
 	/* an empty route section */
 	expect_error(BASE "[route /empty]\n; nothing here\n",
 		     "t.ini:5: [route /empty]: no upstream (add upstream = "
-		     "host:port, unix:/path or echo)");
+		     "host:port, tls://host:port, unix:/path or echo)");
 }
 END_TEST
 
@@ -1069,10 +1074,11 @@ START_TEST(test_upstream_invalid)
 	static const struct {
 		const char *v, *msg;
 	} bad[] = {
-		{"", "expected host:port, [IPv6]:port, unix:/path or echo, "
-		     "got \"\""},
-		{"localhost", "expected host:port, [IPv6]:port, unix:/path or "
-			      "echo, got \"localhost\""},
+		{"", "expected host:port, [IPv6]:port, tls://host:port, "
+		     "unix:/path or echo, got \"\""},
+		{"localhost", "expected host:port, [IPv6]:port, "
+			      "tls://host:port, unix:/path or echo, got "
+			      "\"localhost\""},
 		{"ECHO", "expected host:port"},
 		{":80", "expected host:port"},
 		{"[::1]", "expected host:port"},
@@ -1444,6 +1450,303 @@ START_TEST(test_random_mutations)
 }
 END_TEST
 
+/* --- TLS: listen flags, [tls], [tls NAME], tls:// upstreams ----------- */
+
+/* A [tls] section with a certificate, for snippets that need one. */
+#define TLS_SEC "[tls]\ncertificate = c.pem\nkey = k.pem\n"
+
+START_TEST(test_listen_flags)
+{
+	struct config *c = load("[gateway]\n"
+				"listen = 127.0.0.1:8443 tls, 127.0.0.1:8080\n"
+				"listen = [::1]:8443 \t tls\n"
+				"[route /echo]\nupstream = echo\n" TLS_SEC);
+
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_uint_eq(c->n_listens, 3);
+	ck_assert(c->listens[0].tls);
+	ck_assert(!c->listens[1].tls);
+	ck_assert(c->listens[2].tls);
+	ck_assert_str_eq(c->listens[0].text, "127.0.0.1:8443 tls");
+	ck_assert_int_eq(c->listens[0].addr.ss_family, AF_INET);
+	ck_assert_int_eq(c->listens[2].addr.ss_family, AF_INET6);
+	ck_assert(config_has_tls_listener(c));
+	config_free(c);
+	c = load(BASE);
+	ck_assert_ptr_nonnull(c);
+	ck_assert(!config_has_tls_listener(c));
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_listen_flag_errors)
+{
+	expect_error("[gateway]\nlisten = 127.0.0.1:8443 ssl\n",
+		     "t.ini:2: listen: unknown flag \"ssl\" after the address "
+		     "(known flags: tls)");
+	expect_error("[gateway]\nlisten = 127.0.0.1:8443 tls tls\n",
+		     "t.ini:2: listen: flag \"tls\" given twice");
+	expect_error("[gateway]\nlisten = 127.0.0.1:8443 TLS\n",
+		     "t.ini:2: listen: unknown flag \"TLS\" after the address "
+		     "(known flags: tls)");
+	/* the address is still checked */
+	expect_error("[gateway]\nlisten = localhost:8443 tls\n",
+		     "t.ini:2: listen: expected a numeric address like "
+		     "127.0.0.1:8080, [::1]:8080 or *:8080 (port 1-65535), got "
+		     "\"localhost:8443\"");
+	/* a tls listener needs [tls] certificate */
+	expect_error("[gateway]\nlisten = 127.0.0.1:8080\n"
+		     "listen = 127.0.0.1:8443 tls\n"
+		     "[route /echo]\nupstream = echo\n",
+		     "t.ini:3: listen: a tls listener needs a certificate: add "
+		     "a [tls] section with certificate and key");
+}
+END_TEST
+
+START_TEST(test_tls_defaults)
+{
+	struct config *c = load(BASE);
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(c->tls.line, 0);
+	ck_assert_int_eq(c->tls.min_version, CONFIG_TLS_1_2);
+	ck_assert_int_eq(c->tls.client_verify, CLIENT_VERIFY_OFF);
+	ck_assert(c->tls.session_tickets);
+	ck_assert_ptr_null(c->tls.def.certificate.value);
+	ck_assert_ptr_null(c->tls.ciphers.value);
+	ck_assert_uint_eq(c->tls.n_sni, 0);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_tls_every_key)
+{
+	struct config *c = config_load_string(
+		BASE "[tls]\n"
+		     "certificate = certs/gw.pem\n"
+		     "key = /abs/gw.key\n"
+		     "min_version = 1.3\n"
+		     "ciphers = ECDHE+AESGCM:!aNULL\n"
+		     "ciphersuites = TLS_AES_128_GCM_SHA256\n"
+		     "client_ca = ca.pem\n"
+		     "client_verify = optional\n"
+		     "session_tickets = off\n"
+		     "[tls other]\n"
+		     "server_names = other.example.com, *.other.example.com\n"
+		     "certificate = other.pem\n"
+		     "key = other.key\n",
+		"/etc/wsgate/t.ini", err, sizeof(err));
+	const struct config_tls *t;
+
+	ck_assert_msg(c != NULL, "%s", err);
+	t = &c->tls;
+	ck_assert_int_eq(t->line, 5);
+	/* relative names are taken from the config file's directory */
+	ck_assert_str_eq(t->def.certificate.value,
+			 "/etc/wsgate/certs/gw.pem");
+	ck_assert_int_eq(t->def.certificate.line, 6);
+	ck_assert_str_eq(t->def.key.value, "/abs/gw.key");
+	ck_assert_int_eq(t->def.key.line, 7);
+	ck_assert_int_eq(t->min_version, CONFIG_TLS_1_3);
+	ck_assert_str_eq(t->ciphers.value, "ECDHE+AESGCM:!aNULL");
+	ck_assert_int_eq(t->ciphers.line, 9);
+	ck_assert_str_eq(t->ciphersuites.value, "TLS_AES_128_GCM_SHA256");
+	ck_assert_str_eq(t->client_ca.value, "/etc/wsgate/ca.pem");
+	ck_assert_int_eq(t->client_verify, CLIENT_VERIFY_OPTIONAL);
+	ck_assert(!t->session_tickets);
+	ck_assert_uint_eq(t->n_sni, 1);
+	ck_assert_str_eq(t->sni[0].name, "other");
+	ck_assert_int_eq(t->sni[0].line, 14);
+	ck_assert_uint_eq(t->sni[0].n_server_names, 2);
+	ck_assert_str_eq(t->sni[0].server_names[1], "*.other.example.com");
+	ck_assert_str_eq(t->sni[0].certificate.value, "/etc/wsgate/other.pem");
+	config_free(c);
+	/* loaded from a string without a directory: names stay as written */
+	c = load(BASE TLS_SEC "client_verify = required\nclient_ca = ca.pem\n");
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_str_eq(c->tls.def.certificate.value, "c.pem");
+	ck_assert_int_eq(c->tls.client_verify, CLIENT_VERIFY_REQUIRED);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_tls_value_errors)
+{
+	expect_base_error_prefix("[tls]\nmin_version = 1.1\n",
+				 "t.ini:6: min_version: expected 1.2 or 1.3 "
+				 "(older versions are not offered), got "
+				 "\"1.1\"");
+	expect_base_error_prefix("[tls]\nclient_verify = yes\n",
+				 "t.ini:6: client_verify: expected off, "
+				 "optional or required, got \"yes\"");
+	expect_base_error_prefix("[tls]\nsession_tickets = maybe\n",
+				 "t.ini:6: session_tickets: expected on/off");
+	expect_base_error_prefix("[tls]\ncertificate =\n",
+				 "t.ini:6: certificate: empty file name");
+	expect_base_error_prefix("[tls]\nciphers =\n",
+				 "t.ini:6: ciphers: empty value");
+	expect_base_error_prefix("[tls]\nlisten = :1\n",
+				 "t.ini:6: listen: unknown key in [tls]");
+	expect_base_error_prefix("[tls a]\nmin_version = 1.3\n",
+				 "t.ini:6: min_version: unknown key in "
+				 "[tls a]");
+	expect_base_error_prefix("[tls]\nserver_names = a.com\n",
+				 "t.ini:6: server_names: unknown key in "
+				 "[tls]");
+	expect_base_error_prefix(TLS_SEC "key = again.pem\n",
+				 "t.ini:8: key: duplicate key (first set at "
+				 "line 7)");
+}
+END_TEST
+
+START_TEST(test_tls_cross_key_errors)
+{
+	expect_base_error_prefix("[tls]\ncertificate = c.pem\n",
+				 "t.ini:6: certificate: needs key too");
+	expect_base_error_prefix("[tls]\nkey = k.pem\n",
+				 "t.ini:6: key: needs certificate too");
+	expect_base_error_prefix(TLS_SEC "client_verify = required\n",
+				 "t.ini:8: client_verify: needs client_ca");
+	expect_base_error_prefix(TLS_SEC "client_ca = ca.pem\n",
+				 "t.ini:8: client_ca: has no effect with "
+				 "client_verify = off");
+	expect_base_error_prefix(TLS_SEC "[tls]\n",
+				 "t.ini:8: [tls]: duplicate section (first at "
+				 "line 5)");
+}
+END_TEST
+
+START_TEST(test_tls_named_errors)
+{
+	expect_base_error_prefix(TLS_SEC "[tls a]\ncertificate = a.pem\n"
+					 "key = a.key\n",
+				 "t.ini:8: [tls a]: no server_names");
+	expect_base_error_prefix(TLS_SEC "[tls a]\nserver_names = a.com\n",
+				 "t.ini:8: [tls a]: needs certificate and key");
+	expect_base_error_prefix("[tls a]\nserver_names = a.com\n"
+				 "certificate = a.pem\nkey = a.key\n",
+				 "t.ini:5: [tls a]: needs a default "
+				 "certificate: set certificate and key in "
+				 "[tls]");
+	expect_base_error_prefix(TLS_SEC "[tls a]\n[tls a]\n",
+				 "t.ini:9: [tls a]: duplicate section (first "
+				 "at line 8)");
+	expect_base_error_prefix(TLS_SEC "[tls a/b]\n",
+				 "t.ini:8: [tls a/b]: a [tls NAME] name holds "
+				 "letters");
+	expect_base_error_prefix(TLS_SEC "[tls a]\nserver_names = *.com\n",
+				 "t.ini:9: server_names: \"*.com\": a wildcard "
+				 "needs at least two labels");
+	expect_base_error_prefix(TLS_SEC "[tls a]\nserver_names = a.com,,b\n",
+				 "t.ini:9: server_names: empty item in list");
+	expect_base_error_prefix(TLS_SEC "[tls a]\nserver_names = a..com\n",
+				 "t.ini:9: server_names: \"a..com\": empty "
+				 "label");
+	expect_base_error_prefix(TLS_SEC "[tls a]\nserver_names = a.com\n"
+					 "[tls b]\nserver_names = x.com, "
+					 "A.COM\n",
+				 "t.ini:11: server_names: \"A.COM\" is already "
+				 "listed in [tls a] (line 8)");
+	/* the same key in two [tls NAME] sections is fine */
+	{
+		struct config *c = load_base(
+			TLS_SEC "[tls a]\nserver_names = a.com\ncertificate = "
+				"a.pem\nkey = a.key\n[tls b]\nserver_names = "
+				"b.com\ncertificate = b.pem\nkey = b.key\n");
+		ck_assert_msg(c != NULL, "%s", err);
+		ck_assert_uint_eq(c->tls.n_sni, 2);
+		config_free(c);
+	}
+}
+END_TEST
+
+START_TEST(test_upstream_tls)
+{
+	const struct config_route *r;
+	struct config *c;
+
+	c = load_route("upstream = tls://backend.example.com:443", &r);
+	ck_assert_int_eq(r->kind, UPSTREAM_TCP);
+	ck_assert(r->tls);
+	ck_assert_str_eq(r->host, "backend.example.com");
+	ck_assert_uint_eq(r->port, 443);
+	ck_assert_str_eq(r->upstream, "tls://backend.example.com:443");
+	ck_assert(r->upstream_verify);
+	ck_assert_ptr_null(r->upstream_sni);
+	ck_assert_ptr_null(r->upstream_ca.value);
+	ck_assert_uint_eq(r->code_tls, 1011);
+	config_free(c);
+	c = load_route("upstream = tls://[::1]:8443", &r);
+	ck_assert(r->tls);
+	ck_assert_str_eq(r->host, "::1");
+	config_free(c);
+	c = load_route("upstream = 127.0.0.1:80", &r);
+	ck_assert(!r->tls);
+	config_free(c);
+	c = load_base("[route /t]\nupstream = tls://10.0.0.1:443\n"
+		      "upstream_ca = ca.pem\nupstream_verify = off\n"
+		      "upstream_sni = backend.internal\n"
+		      "upstream_certificate = me.pem\nupstream_key = me.key\n"
+		      "code_tls = 1014\n");
+	ck_assert_msg(c != NULL, "%s", err);
+	r = config_find_route(c, "/t", 2);
+	ck_assert_str_eq(r->upstream_ca.value, "ca.pem");
+	ck_assert_int_eq(r->upstream_ca.line, 7);
+	ck_assert(!r->upstream_verify);
+	ck_assert_str_eq(r->upstream_sni, "backend.internal");
+	ck_assert_str_eq(r->upstream_certificate.value, "me.pem");
+	ck_assert_str_eq(r->upstream_key.value, "me.key");
+	ck_assert_uint_eq(r->code_tls, 1014);
+	config_free(c);
+}
+END_TEST
+
+START_TEST(test_upstream_tls_errors)
+{
+	expect_route_error("upstream = tls://echo",
+			   "t.ini:6: upstream: expected host:port");
+	expect_route_error("upstream = tls://unix:/run/a.sock",
+			   "t.ini:6: upstream: port must be 1-65535");
+	expect_route_error("upstream = tls://host",
+			   "t.ini:6: upstream: expected host:port");
+	expect_route_error("upstream = tls://",
+			   "t.ini:6: upstream: expected host:port");
+	expect_route_error("upstream = TLS://host:1",
+			   "t.ini:6: upstream: unknown scheme in "
+			   "\"TLS://host:1\" (tls:// is the only one)");
+	expect_route_error("upstream = ws://host:1",
+			   "t.ini:6: upstream: unknown scheme");
+	expect_route_error("upstream = tls://[::1:443",
+			   "t.ini:6: upstream: expected host:port");
+	/* TLS-only keys on a plain route name their own line */
+	expect_base_error_prefix("[route /r]\nupstream = 127.0.0.1:1\n"
+				 "upstream_sni = a.com\n",
+				 "t.ini:7: upstream_sni: only applies to "
+				 "tls:// upstreams");
+	expect_base_error_prefix("[route /r]\ncode_tls = 1014\n"
+				 "upstream = echo\n",
+				 "t.ini:6: code_tls: only applies to tls:// "
+				 "upstreams");
+	expect_base_error_prefix("[route /r]\nupstream = unix:/a.sock\n"
+				 "upstream_verify = off\n",
+				 "t.ini:7: upstream_verify: only applies to "
+				 "tls:// upstreams");
+	expect_base_error_prefix("[route /r]\nupstream = tls://a.com:1\n"
+				 "upstream_certificate = me.pem\n",
+				 "t.ini:7: upstream_certificate: needs "
+				 "upstream_key too");
+	expect_base_error_prefix("[route /r]\nupstream = tls://a.com:1\n"
+				 "upstream_sni = bad name\n",
+				 "t.ini:7: upstream_sni: bad host name");
+	expect_base_error_prefix("[route /r]\nupstream = tls://a.com:1\n"
+				 "code_tls = 1015\n",
+				 "t.ini:7: code_tls: 1015 is reserved");
+	expect_base_error_prefix("[route /r]\nupstream = tls://a.com:1\n"
+				 "upstream_verify = sometimes\n",
+				 "t.ini:7: upstream_verify: expected on/off");
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 config_suite(void)
@@ -1507,6 +1810,15 @@ config_suite(void)
 	tcase_add_test(tc, test_load_file_with_nul);
 	tcase_add_test(tc, test_error_buffer_small_or_null);
 	tcase_add_test(tc, test_random_mutations);
+	tcase_add_test(tc, test_listen_flags);
+	tcase_add_test(tc, test_listen_flag_errors);
+	tcase_add_test(tc, test_tls_defaults);
+	tcase_add_test(tc, test_tls_every_key);
+	tcase_add_test(tc, test_tls_value_errors);
+	tcase_add_test(tc, test_tls_cross_key_errors);
+	tcase_add_test(tc, test_tls_named_errors);
+	tcase_add_test(tc, test_upstream_tls);
+	tcase_add_test(tc, test_upstream_tls_errors);
 	suite_add_tcase(s, tc);
 	return s;
 }
