@@ -7,17 +7,24 @@
  *
  * File layout (see etc/wsgate.ini for the commented example):
  *
- *   [gateway]   listen (repeatable, or comma-separated), max_connections,
- *               log_level, access_log
+ *   [gateway]   listen (repeatable, or comma-separated; an address may be
+ *               followed by flags: "127.0.0.1:8080 proxy_protocol"),
+ *               max_connections, log_level, access_log, trusted_proxies,
+ *               real_ip_header, origins, origin_missing
  *   [limits]    handshake_timeout, max_request_line, max_header_bytes,
  *               max_headers, buffer_limit, max_message, max_frame,
  *               idle_timeout, ping_interval, pong_timeout, close_timeout,
- *               drain_timeout
- *   [route PATH]  upstream (host:port, [v6]:port, unix:/path or echo),
- *               subprotocols, frame_type (binary|text), connect_timeout,
- *               on_reset (close|abort), and the close-code overrides
- *               code_refused, code_unreachable, code_timeout, code_dns,
- *               code_reset
+ *               drain_timeout, max_connections_per_ip,
+ *               new_connections_per_ip, new_connections_burst
+ *   [route PATH]  upstream (host:port, [v6]:port, unix:/path, echo or
+ *               tokenfile:/path), subprotocols, frame_type (binary|text),
+ *               connect_timeout, on_reset (close|abort), the close-code
+ *               overrides code_refused, code_unreachable, code_timeout,
+ *               code_dns, code_reset; and access control: origins,
+ *               origin_missing, auth_tokens, auth_from, auth_cookie,
+ *               auth_protocol_prefix, auth_failure, target_allow,
+ *               send_proxy.  A PATH ending in a slash and a star (like
+ *               /vnc/ followed by '*') is a prefix route.
  */
 #ifndef WSGATE_CONFIG_H
 #define WSGATE_CONFIG_H
@@ -28,11 +35,41 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "netaddr.h"
 
 enum upstream_kind {
 	UPSTREAM_TCP,  /* host:port; host is an IP literal or a name */
 	UPSTREAM_UNIX, /* unix:/path */
 	UPSTREAM_ECHO, /* built-in echo */
+	UPSTREAM_TOKENFILE, /* tokenfile:/path: host:port per token */
+};
+
+/* Which header names the client behind trusted_proxies. */
+enum real_ip_header {
+	REAL_IP_XFF,       /* X-Forwarded-For */
+	REAL_IP_FORWARDED, /* RFC 7239 Forwarded: for= */
+};
+
+/* Where a route takes its token from (auth_from): a bitfield. */
+enum auth_from {
+	AUTH_FROM_QUERY = 1 << 0,    /* ?token= */
+	AUTH_FROM_COOKIE = 1 << 1,   /* Cookie: auth_cookie=... */
+	AUTH_FROM_BEARER = 1 << 2,   /* Authorization: Bearer ... */
+	AUTH_FROM_PROTOCOL = 1 << 3, /* Sec-WebSocket-Protocol offer */
+};
+
+/* PROXY protocol header sent to a route's upstream. */
+enum send_proxy {
+	SEND_PROXY_OFF,
+	SEND_PROXY_V1,
+	SEND_PROXY_V2,
+};
+
+/* An Origin allow-list: normalised "scheme://host[:port]" strings. */
+struct config_origins {
+	char **v;
+	size_t n;
+	bool any; /* "*" was written */
 };
 
 enum frame_type {
@@ -44,6 +81,7 @@ struct config_listen {
 	char *text;                   /* as written, for logs */
 	struct sockaddr_storage addr; /* resolved numerically at load */
 	socklen_t addr_len;
+	bool proxy_protocol;          /* a PROXY v1/v2 header comes first */
 	int line;
 };
 
@@ -67,6 +105,26 @@ struct config_route {
 	uint16_t code_dns;           /* name resolution failed */
 	uint16_t code_reset;         /* upstream reset mid-stream */
 	int line;                    /* line of the [route ...] header */
+
+	/* Access control (see README "Exposing wsgate to the internet
+	   safely").  A path ending in a slash and a star matches by prefix. */
+	bool prefix;                 /* path ends with a slash and a star */
+	size_t prefix_len;           /* bytes of path before the '*' */
+	char *token_file;            /* TOKENFILE: websockify target file */
+	struct config_origins origins; /* own list, if origins_set */
+	bool origins_set;
+	bool origin_missing_deny;    /* if origin_missing_set */
+	bool origin_missing_set;
+	char *auth_tokens;           /* token file; NULL: no auth */
+	unsigned auth_from;          /* enum auth_from bits */
+	char *auth_cookie;
+	char *auth_protocol_prefix;
+	bool auth_failure_close;     /* upgrade, then Close 1008 */
+	struct netaddr_rule *target_allow;
+	size_t n_target_allow;
+	enum send_proxy send_proxy;
+	int auth_key_line;           /* an auth_* key's line (checks) */
+	const char *auth_key_name;
 };
 
 struct config_limits {
@@ -82,6 +140,10 @@ struct config_limits {
 	uint64_t pong_timeout_ms;
 	uint64_t close_timeout_ms;
 	uint64_t drain_timeout_ms;
+	unsigned max_connections_per_ip;   /* 0 = off */
+	unsigned new_connections_rate;     /* per new_connections_per_ms; 0 = off */
+	uint64_t new_connections_per_ms;
+	unsigned new_connections_burst;    /* 0 = the rate's count */
 };
 
 struct config {
@@ -94,6 +156,11 @@ struct config {
 	enum log_level log_level;
 	bool access_log;
 	struct config_limits limits;
+	struct netaddr_net *trusted_proxies;
+	size_t n_trusted_proxies;
+	enum real_ip_header real_ip_header;
+	struct config_origins origins;     /* default for routes */
+	bool origin_missing_deny;          /* default for routes */
 };
 
 /*
@@ -109,9 +176,21 @@ struct config *config_load_string(const char *text, const char *name,
 /* Free C and everything it owns; NULL is fine. */
 void config_free(struct config *c);
 
-/* The route whose path equals PATH (LEN bytes), or NULL. */
+/*
+ * The route for PATH (LEN bytes): the one whose path equals it, else the
+ * prefix route (a path ending in a slash and a star) with the longest
+ * prefix it starts with; NULL.
+ */
 const struct config_route *config_find_route(const struct config *c,
 					     const char *path, size_t len);
+
+/* The Origin allow-list in force for R (its own or the gateway's). */
+const struct config_origins *config_route_origins(const struct config *c,
+						  const struct config_route *r);
+
+/* True if R refuses requests without an Origin header. */
+bool config_route_origin_missing_deny(const struct config *c,
+				      const struct config_route *r);
 
 /* "64k", "1m", "1g", "123" (bytes, 1024-based units) -> *OUT; 0 or -1. */
 int config_parse_size(const char *s, uint64_t *out);
