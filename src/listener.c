@@ -28,6 +28,7 @@ struct listener {
 	struct evconnlistener *evl;
 	struct event *resume_ev;
 	const char *name;
+	const struct config_listen *cl;
 	unsigned long paused_count;
 };
 
@@ -39,7 +40,7 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 	struct listener *l = arg;
 
 	(void)evl;
-	session_start(l->srv, fd, addr, (socklen_t)len);
+	session_start(l->srv, fd, addr, (socklen_t)len, l->cl);
 }
 
 /* Resume accepting after a pause. */
@@ -87,6 +88,7 @@ listener_new(struct server *srv, const struct config_listen *cl)
 		return NULL;
 	l->srv = srv;
 	l->name = cl->text;
+	l->cl = cl;
 	if (cl->addr.ss_family == AF_INET6)
 		flags |= LEV_OPT_BIND_IPV6ONLY;
 	l->evl = evconnlistener_new_bind(srv->base, listener_accept_cb, l,

@@ -25,8 +25,8 @@
 /* spec 2.2: 16-byte header; the unix address block is the longest, 216 */
 #define PROXY_PROTO_V2_HEADER 16
 #define PROXY_PROTO_V2_ADDR_MAX 216
-/* The biggest header proxy_proto_build_v1/_v2 write. */
-#define PROXY_PROTO_BUILD_MAX (PROXY_PROTO_V2_HEADER + 36)
+/* Room for any header proxy_proto_build_v1/_v2 write (v1 line + NUL). */
+#define PROXY_PROTO_BUILD_MAX (PROXY_PROTO_V1_MAX + 1)
 
 /* X(name, text) */
 #define PROXY_PROTO_ERRORS(X)                                                  \

@@ -16,8 +16,10 @@
 #include "config.h"
 
 struct evdns_base;
+struct ip_limit;
 struct listener;
 struct session;
+struct token_file;
 
 struct server {
 	struct event_base *base;
@@ -30,6 +32,11 @@ struct server {
 	bool draining;             /* shutting down: no new sessions */
 	struct event *drain_timer; /* drain_timeout: give up and exit */
 	uint64_t total_sessions;
+	/* Access control.  ip_limit is meant to be shared by every worker
+	   (it has its own mutex); the token files are per worker. */
+	struct ip_limit *ip_limit;        /* NULL: no per-IP limit */
+	struct token_file **auth_files;   /* per route index; NULL entries */
+	struct token_file **target_files; /* per route index; NULL entries */
 };
 
 /* A new server on BASE for CFG (not owned); NULL on failure (logged). */

@@ -14,15 +14,18 @@
 
 #include <event2/util.h>
 
+struct config_listen;
 struct server;
 struct session;
 
 /*
- * Take over the accepted socket FD from ADDR: read its upgrade request and
- * serve it.  On failure the socket is closed.
+ * Take over the socket FD accepted on listener CL from ADDR: read its
+ * PROXY header (if CL asks for one) and its upgrade request, and serve it.
+ * On failure the socket is closed.
  */
 void session_start(struct server *srv, evutil_socket_t fd,
-		   const struct sockaddr *addr, socklen_t addr_len);
+		   const struct sockaddr *addr, socklen_t addr_len,
+		   const struct config_listen *cl);
 
 /* Graceful shutdown: send Close 1001 (or drop a session still in its
    handshake); the session goes away by itself. */
