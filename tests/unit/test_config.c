@@ -714,11 +714,11 @@ START_TEST(test_route_without_upstream)
 	expect_error(BASE "\n[route /vnc]\nframe_type = text\n"
 		     "[route /z]\nupstream = echo\n",
 		     "t.ini:6: [route /vnc]: no upstream (add upstream = "
-		     "host:port, unix:/path or echo)");
+		     "host:port, unix:/path, echo or tokenfile:/path)");
 	/* an empty route section */
 	expect_error(BASE "[route /empty]\n; nothing here\n",
 		     "t.ini:5: [route /empty]: no upstream (add upstream = "
-		     "host:port, unix:/path or echo)");
+		     "host:port, unix:/path, echo or tokenfile:/path)");
 }
 END_TEST
 
@@ -1012,10 +1012,10 @@ START_TEST(test_upstream_invalid)
 	static const struct {
 		const char *v, *msg;
 	} bad[] = {
-		{"", "expected host:port, [IPv6]:port, unix:/path or echo, "
-		     "got \"\""},
-		{"localhost", "expected host:port, [IPv6]:port, unix:/path or "
-			      "echo, got \"localhost\""},
+		{"", "expected host:port, [IPv6]:port, unix:/path, echo or "
+		     "tokenfile:/path, got \"\""},
+		{"localhost", "expected host:port, [IPv6]:port, unix:/path, "
+			      "echo or tokenfile:/path, got \"localhost\""},
 		{"ECHO", "expected host:port"},
 		{":80", "expected host:port"},
 		{"[::1]", "expected host:port"},
