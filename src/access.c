@@ -316,6 +316,8 @@ access_bearer(const char *v, size_t vlen, char *out, size_t cap)
 	size_t len = vlen;
 
 	access_trim(&p, &len);
+	if (len == 6 && strncasecmp(p, "Bearer", 6) == 0)
+		return -2; /* the scheme without a token */
 	if (len < 7 || strncasecmp(p, "Bearer", 6) != 0 || p[6] != ' ')
 		return -1;
 	p += 7;

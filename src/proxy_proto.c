@@ -180,37 +180,47 @@ pp_v1_parse(struct proxy_proto *p)
 	return PROXY_PROTO_DONE;
 }
 
-/* spec 2.2: the 16-byte v2 header is in buf; check it, plan the rest. */
+/* Address bytes family byte FAM needs, or -1 if unsupported. */
+static int
+pp_v2_need(uint8_t fam)
+{
+	switch (fam) {
+	case 0x00: /* UNSPEC */
+		return 0;
+	case 0x11: /* TCP over IPv4 */
+		return 12;
+	case 0x21: /* TCP over IPv6 */
+		return 36;
+	case 0x31: /* unix stream */
+		return 216;
+	default: /* UDP and the rest: not for a TCP gateway */
+		return -1;
+	}
+}
+
+/* spec 2.2: check v2 header byte number HAVE (1-based) as it arrives;
+   at the 16th, plan the rest. */
 static enum proxy_proto_status
 pp_v2_head(struct proxy_proto *p)
 {
-	uint8_t ver_cmd = p->buf[12], fam = p->buf[13];
-	uint32_t len = ((uint32_t)p->buf[14] << 8) | p->buf[15];
-	uint32_t need = 0;
+	uint8_t ver_cmd = p->buf[12];
+	uint32_t len;
 
-	if ((ver_cmd >> 4) != 2 || (ver_cmd & 0x0f) > 1)
-		return pp_fail(p, PROXY_ERR_V2_VERSION);
-	p->result.version = 2;
-	p->result.local = (ver_cmd & 0x0f) == 0;
-	if (!p->result.local) {
-		switch (fam) {
-		case 0x00: /* UNSPEC */
-			break;
-		case 0x11: /* TCP over IPv4 */
-			need = 12;
-			break;
-		case 0x21: /* TCP over IPv6 */
-			need = 36;
-			break;
-		case 0x31: /* unix stream */
-			need = 216;
-			break;
-		default:
-			return pp_fail(p, PROXY_ERR_V2_FAMILY);
-		}
-		if (len < need)
-			return pp_fail(p, PROXY_ERR_V2_LENGTH);
+	if (p->have == 13) {
+		if ((ver_cmd >> 4) != 2 || (ver_cmd & 0x0f) > 1)
+			return pp_fail(p, PROXY_ERR_V2_VERSION);
+		p->result.version = 2;
+		p->result.local = (ver_cmd & 0x0f) == 0;
+		return PROXY_PROTO_INCOMPLETE;
 	}
+	/* LOCAL: the receiver ignores the family and the addresses */
+	if (p->have == 14 && !p->result.local && pp_v2_need(p->buf[13]) < 0)
+		return pp_fail(p, PROXY_ERR_V2_FAMILY);
+	if (p->have < PROXY_PROTO_V2_HEADER)
+		return PROXY_PROTO_INCOMPLETE;
+	len = ((uint32_t)p->buf[14] << 8) | p->buf[15];
+	if (!p->result.local && len < (uint32_t)pp_v2_need(p->buf[13]))
+		return pp_fail(p, PROXY_ERR_V2_LENGTH);
 	p->v2_len = len;
 	p->state = PP_V2_ADDR;
 	return PROXY_PROTO_INCOMPLETE;
@@ -310,7 +320,7 @@ proxy_proto_feed(struct proxy_proto *p, const uint8_t *data, size_t len,
 		/* V2_HEAD or V2_ADDR: keep the byte. */
 		p->buf[p->have++] = b;
 		i++;
-		if (p->state == PP_V2_HEAD && p->have == PROXY_PROTO_V2_HEADER)
+		if (p->state == PP_V2_HEAD && p->have > 12)
 			st = pp_v2_head(p);
 		if (p->state != PP_V2_ADDR)
 			continue;
