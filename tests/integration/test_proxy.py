@@ -203,16 +203,16 @@ def t_listener_v1_whole_and_bytewise():
     g = ppgw()
     for i, chunk in enumerate((None, 1)):
         sport = 5555 + i
+        n = UP["proxy2"].count() + 1
         c = pp_session(b"PROXY TCP4 203.0.113.9 127.0.0.1 %d %d\r\n"
                        % (sport, g.port), chunk=chunk)
         lport = c.sock.getsockname()[1]
-        n = UP["proxy2"].count()
         echo_ok(c)
         line = g.wait_log(r"access client=203\.0\.113\.9:%d via=127\.0\.0\.1:"
                           r"%d " % (sport, lport), T(3))
         expect(line is not None, "access line with the PROXY client "
                "(chunk %r):\n%s" % (chunk, g.log_text()[-2000:]))
-        rec = UP["proxy2"].wait_conn(n, T(3))
+        rec = proxy_rec(UP["proxy2"], n)
         expect_eq(rec.proxy, (2, "203.0.113.9", sport, "127.0.0.1", g.port),
                   "PROXY header passed on upstream")
 
