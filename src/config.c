@@ -24,10 +24,12 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <ini.h>
 
 #include "tls_name.h"
+#include "access.h"
 #include "ws_frame.h"
 
 #define CONFIG_MAX_FILE (1024 * 1024) /* bigger files are refused */
@@ -67,6 +69,17 @@ enum config_key_type {
 	KT_TLS_VERSION,  /* 1.2 or 1.3 */
 	KT_CLIENT_VERIFY,
 	KT_SERVER_NAMES, /* comma-separated names or *.wildcards */
+	KT_CIDR_LIST,    /* trusted_proxies */
+	KT_REAL_IP_HEADER,
+	KT_ORIGINS,
+	KT_ORIGIN_MISSING,
+	KT_ABS_FILE,     /* absolute path of a readable file */
+	KT_AUTH_FROM,
+	KT_TOKEN_NAME,   /* a cookie name or protocol prefix (tchars) */
+	KT_AUTH_FAILURE,
+	KT_TARGET_ALLOW,
+	KT_SEND_PROXY,
+	KT_RATE,         /* "20/s", "100/m", "1000/h", bare = per second */
 };
 
 /* Offset and width of a field of struct config / struct config_route. */
@@ -90,6 +103,13 @@ enum config_key_type {
 	  0, 1)                                                                \
 	X(K_WORKERS, SEC_GATEWAY, "workers", KT_WORKERS, NOF, 1, 256)          \
 	X(K_ADMIN_LISTEN, SEC_ADMIN, "listen", KT_ADMIN_LISTEN, NOF, 0, 0)     \
+	X(K_TRUSTED_PROXIES, SEC_GATEWAY, "trusted_proxies", KT_CIDR_LIST,     \
+	  NOF, 0, 0)                                                           \
+	X(K_REAL_IP_HEADER, SEC_GATEWAY, "real_ip_header", KT_REAL_IP_HEADER,  \
+	  NOF, 0, 0)                                                           \
+	X(K_GW_ORIGINS, SEC_GATEWAY, "origins", KT_ORIGINS, NOF, 0, 0)         \
+	X(K_GW_ORIGIN_MISSING, SEC_GATEWAY, "origin_missing",                  \
+	  KT_ORIGIN_MISSING, NOF, 0, 0)                                        \
 	X(K_HANDSHAKE_TIMEOUT, SEC_LIMITS, "handshake_timeout", KT_DURATION,   \
 	  CF(limits.handshake_timeout_ms), 1, DMAX)                            \
 	X(K_MAX_REQUEST_LINE, SEC_LIMITS, "max_request_line", KT_SIZE,         \
@@ -114,6 +134,12 @@ enum config_key_type {
 	  CF(limits.close_timeout_ms), 1, DMAX)                                \
 	X(K_DRAIN_TIMEOUT, SEC_LIMITS, "drain_timeout", KT_DURATION,           \
 	  CF(limits.drain_timeout_ms), 0, DMAX)                                \
+	X(K_MAX_CONN_PER_IP, SEC_LIMITS, "max_connections_per_ip", KT_COUNT,   \
+	  CF(limits.max_connections_per_ip), 0, 1000000)                       \
+	X(K_NEW_CONN_PER_IP, SEC_LIMITS, "new_connections_per_ip", KT_RATE,    \
+	  NOF, 0, 1000000)                                                     \
+	X(K_NEW_CONN_BURST, SEC_LIMITS, "new_connections_burst", KT_COUNT,     \
+	  CF(limits.new_connections_burst), 1, 1000000)                        \
 	X(K_UPSTREAM, SEC_ROUTE, "upstream", KT_UPSTREAM, NOF, 0, 0)           \
 	X(K_SUBPROTOCOLS, SEC_ROUTE, "subprotocols", KT_SUBPROTOCOLS, NOF, 0,  \
 	  0)                                                                   \
@@ -162,7 +188,20 @@ enum config_key_type {
 	  NOF, 0, 0)                                                           \
 	X(K_SNI_CERTIFICATE, SEC_TLS_NAMED, "certificate", KT_FILE,            \
 	  SF(certificate), 0, 0)                                               \
-	X(K_SNI_KEY, SEC_TLS_NAMED, "key", KT_FILE, SF(key), 0, 0)
+	X(K_SNI_KEY, SEC_TLS_NAMED, "key", KT_FILE, SF(key), 0, 0)                                                                   \
+	X(K_ORIGINS, SEC_ROUTE, "origins", KT_ORIGINS, NOF, 0, 0)              \
+	X(K_ORIGIN_MISSING, SEC_ROUTE, "origin_missing", KT_ORIGIN_MISSING,    \
+	  NOF, 0, 0)                                                           \
+	X(K_AUTH_TOKENS, SEC_ROUTE, "auth_tokens", KT_ABS_FILE, NOF, 0, 0)         \
+	X(K_AUTH_FROM, SEC_ROUTE, "auth_from", KT_AUTH_FROM, NOF, 0, 0)        \
+	X(K_AUTH_COOKIE, SEC_ROUTE, "auth_cookie", KT_TOKEN_NAME, NOF, 0, 0)   \
+	X(K_AUTH_PROTOCOL_PREFIX, SEC_ROUTE, "auth_protocol_prefix",           \
+	  KT_TOKEN_NAME, NOF, 0, 0)                                            \
+	X(K_AUTH_FAILURE, SEC_ROUTE, "auth_failure", KT_AUTH_FAILURE, NOF, 0,  \
+	  0)                                                                   \
+	X(K_TARGET_ALLOW, SEC_ROUTE, "target_allow", KT_TARGET_ALLOW, NOF, 0,  \
+	  0)                                                                   \
+	X(K_SEND_PROXY, SEC_ROUTE, "send_proxy", KT_SEND_PROXY, NOF, 0, 0)
 
 enum config_key_id {
 #define CONFIG_KEY_ENUM_(id, sec, name, type, field, min, max) id,
@@ -228,6 +267,18 @@ config_defaults(struct config *c, struct config_route *r)
 	c->limits.pong_timeout_ms = 20 * 1000;
 	c->limits.close_timeout_ms = 5 * 1000;
 	c->limits.drain_timeout_ms = 10 * 1000;
+	c->limits.max_connections_per_ip = 0; /* off */
+	c->limits.new_connections_rate = 0;   /* off */
+	c->limits.new_connections_per_ms = 1000;
+	c->limits.new_connections_burst = 0;  /* the rate's count */
+
+	c->trusted_proxies = NULL;            /* nobody */
+	c->n_trusted_proxies = 0;
+	c->real_ip_header = REAL_IP_XFF;
+	c->origin_missing_deny = false;       /* non-browser clients */
+	/* c->origins: empty, any = false: every Origin is allowed while no
+	   list is set (a route with auth or a private upstream should set
+	   one; see README) */
 
 	c->tls.min_version = CONFIG_TLS_1_2;
 	c->tls.client_verify = CLIENT_VERIFY_OFF;
@@ -246,7 +297,16 @@ config_defaults(struct config *c, struct config_route *r)
 	r->code_reset = WS_CLOSE_INTERNAL_ERROR;
 	r->code_tls = WS_CLOSE_INTERNAL_ERROR;
 	r->upstream_verify = true; /* turning it off must be explicit */
+	r->auth_from = AUTH_FROM_QUERY | AUTH_FROM_COOKIE | AUTH_FROM_BEARER |
+		       AUTH_FROM_PROTOCOL;
+	r->auth_cookie = NULL;          /* "wsgate_token", set in config_check */
+	r->auth_protocol_prefix = NULL; /* "token.", set in config_check */
+	r->auth_failure_close = false;  /* 401/403 before the upgrade */
+	r->send_proxy = SEND_PROXY_OFF;
 }
+
+#define CONFIG_DEFAULT_AUTH_COOKIE "wsgate_token"
+#define CONFIG_DEFAULT_AUTH_PROTOCOL_PREFIX "token."
 
 /* Copy S into OUT for a message: printable ASCII, at most ~60 bytes. */
 static const char *
@@ -513,7 +573,9 @@ config_store(void *p, size_t width, uint64_t v)
 
 /* Flags that may follow a listen address: X(name, bool field of struct
    config_listen).  A new flag is one more line here. */
-#define CONFIG_LISTEN_FLAGS(X) X("tls", tls)
+#define CONFIG_LISTEN_FLAGS(X)                                                 \
+	X("tls", tls)                                                          \
+	X("proxy_protocol", proxy_protocol)
 
 static const struct config_listen_flag {
 	const char *name;
@@ -732,6 +794,205 @@ config_add_subprotocol(struct config_loader *ld, const char *tok, int line)
 	return 0;
 }
 
+/* Append one trusted proxy network. */
+static int
+config_add_trusted(struct config_loader *ld, const char *item, int line)
+{
+	struct config *c = ld->c;
+	struct netaddr_net *v;
+	char q[80];
+
+	v = realloc(c->trusted_proxies,
+		    (c->n_trusted_proxies + 1) * sizeof(*v));
+	if (v == NULL) {
+		config_error(ld, line, "trusted_proxies", "out of memory");
+		return -1;
+	}
+	c->trusted_proxies = v;
+	if (netaddr_parse_net(item, &v[c->n_trusted_proxies]) < 0) {
+		config_error(ld, line, "trusted_proxies",
+			     "expected a network like 10.0.0.0/8 or ::1/128 "
+			     "(no bits set past the prefix), got %s",
+			     config_quote(item, q, sizeof(q)));
+		return -1;
+	}
+	c->n_trusted_proxies++;
+	return 0;
+}
+
+/* The origin list of the current section. */
+static struct config_origins *
+config_cur_origins(struct config_loader *ld)
+{
+	if (ld->section == SEC_ROUTE) {
+		ld->c->routes[ld->route].origins_set = true;
+		return &ld->c->routes[ld->route].origins;
+	}
+	return &ld->c->origins;
+}
+
+/* Append one allowed origin ("*" allows any). */
+static int
+config_add_origin(struct config_loader *ld, const char *item, int line)
+{
+	struct config_origins *o = config_cur_origins(ld);
+	char norm[ACCESS_ORIGIN_MAX], q[80];
+	char **v;
+
+	if (strcmp(item, "*") == 0) {
+		o->any = true;
+		return 0;
+	}
+	if (strcasecmp(item, "null") == 0) {
+		config_error(ld, line, "origins",
+			     "\"null\" is sent by sandboxed and file: pages of "
+			     "any site; it cannot be allowed");
+		return -1;
+	}
+	if (access_origin_normalize(item, strlen(item), norm, sizeof(norm)) <
+	    0) {
+		config_error(ld, line, "origins",
+			     "expected an origin like https://app.example.com "
+			     "or http://localhost:3000 (no path), got %s",
+			     config_quote(item, q, sizeof(q)));
+		return -1;
+	}
+	v = realloc(o->v, (o->n + 1) * sizeof(*v));
+	if (v == NULL || (v[o->n] = strdup(norm)) == NULL) {
+		if (v != NULL)
+			o->v = v;
+		config_error(ld, line, "origins", "out of memory");
+		return -1;
+	}
+	o->v = v;
+	o->n++;
+	return 0;
+}
+
+/* Add one carrier to the current route's auth_from. */
+static int
+config_add_auth_from(struct config_loader *ld, const char *item, int line)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} names[] = {
+		{"query", AUTH_FROM_QUERY},
+		{"cookie", AUTH_FROM_COOKIE},
+		{"bearer", AUTH_FROM_BEARER},
+		{"protocol", AUTH_FROM_PROTOCOL},
+	};
+	struct config_route *r = &ld->c->routes[ld->route];
+	char q[80];
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(item, names[i].name) == 0) {
+			r->auth_from |= names[i].bit;
+			return 0;
+		}
+	}
+	config_error(ld, line, "auth_from",
+		     "expected query, cookie, bearer or protocol, got %s",
+		     config_quote(item, q, sizeof(q)));
+	return -1;
+}
+
+/* Append one target_allow rule to the current route. */
+static int
+config_add_target_rule(struct config_loader *ld, const char *item, int line)
+{
+	struct config_route *r = &ld->c->routes[ld->route];
+	struct netaddr_rule *v;
+	char q[80];
+
+	v = realloc(r->target_allow, (r->n_target_allow + 1) * sizeof(*v));
+	if (v == NULL) {
+		config_error(ld, line, "target_allow", "out of memory");
+		return -1;
+	}
+	r->target_allow = v;
+	if (netaddr_parse_rule(item, &v[r->n_target_allow]) < 0) {
+		config_error(ld, line, "target_allow",
+			     "expected NETWORK:PORTS like 127.0.0.0/8:5900-5999, "
+			     "10.1.0.0/16:22 or [fd00::]/8:*, got %s",
+			     config_quote(item, q, sizeof(q)));
+		return -1;
+	}
+	r->n_target_allow++;
+	return 0;
+}
+
+/* "20/s", "100/m", "1000/h", "20" (per second), "0" (off). */
+static int
+config_set_rate(struct config_loader *ld, const struct config_key *k,
+		const char *v)
+{
+	struct config_limits *lim = &ld->c->limits;
+	char num[24], q[80];
+	const char *slash = strchr(v, '/');
+	size_t nl = slash ? (size_t)(slash - v) : strlen(v);
+	uint64_t n = 0, per = 1000;
+
+	if (nl >= sizeof(num))
+		goto bad;
+	memcpy(num, v, nl);
+	num[nl] = '\0';
+	if (config_parse_scaled(num, (const char *const[]){NULL}, NULL, 1,
+				&n) < 0)
+		goto bad;
+	if (slash != NULL) {
+		if (strcmp(slash + 1, "s") == 0)
+			per = 1000;
+		else if (strcmp(slash + 1, "m") == 0)
+			per = 60 * 1000;
+		else if (strcmp(slash + 1, "h") == 0)
+			per = 3600 * 1000;
+		else
+			goto bad;
+	}
+	if (n > k->max) {
+		config_error(ld, ld->line, k->name,
+			     "must be at most %" PRIu64 " per period, got %s",
+			     k->max, config_quote(v, q, sizeof(q)));
+		return -1;
+	}
+	lim->new_connections_rate = (unsigned)n;
+	lim->new_connections_per_ms = per;
+	return 0;
+bad:
+	config_error(ld, ld->line, k->name,
+		     "expected a rate like 20/s, 100/m or 1000/h (0 = off), "
+		     "got %s",
+		     config_quote(v, q, sizeof(q)));
+	return -1;
+}
+
+/* An absolute path to a file readable now, copied into *OUT. */
+static int
+config_set_abs_file(struct config_loader *ld, const char *key, const char *v,
+		char **out)
+{
+	char q[80];
+
+	if (v[0] != '/') {
+		config_error(ld, ld->line, key, "path must be absolute, got %s",
+			     config_quote(v, q, sizeof(q)));
+		return -1;
+	}
+	if (access(v, R_OK) < 0) {
+		config_error(ld, ld->line, key, "cannot read %s: %s",
+			     config_quote(v, q, sizeof(q)), strerror(errno));
+		return -1;
+	}
+	free(*out);
+	*out = strdup(v);
+	if (*out == NULL) {
+		config_error(ld, ld->line, key, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 /* A DNS name: dot-separated labels of [A-Za-z0-9-], no '-' at either end. */
 static bool
 config_is_hostname(const char *h)
@@ -787,6 +1048,10 @@ config_set_upstream(struct config_loader *ld, const char *v)
 	}
 	if (!tls && strcmp(v, "echo") == 0) {
 		r->kind = UPSTREAM_ECHO;
+	} else if (!tls && strncmp(v, "tokenfile:", 10) == 0) {
+		if (config_set_abs_file(ld, "upstream", v + 10, &r->token_file) < 0)
+			return -1;
+		r->kind = UPSTREAM_TOKENFILE;
 	} else if (!tls && strncmp(v, "unix:", 5) == 0) {
 		const char *path = v + 5;
 		if (path[0] != '/') {
@@ -876,7 +1141,7 @@ config_set_upstream(struct config_loader *ld, const char *v)
 bad:
 	config_error(ld, ld->line, "upstream",
 		     "expected host:port, [IPv6]:port, tls://host:port, "
-		     "unix:/path or echo, got %s",
+		     "unix:/path, echo or tokenfile:/path, got %s",
 		     config_quote(v, q, sizeof(q)));
 	return -1;
 oom:
@@ -1178,6 +1443,95 @@ config_set(struct config_loader *ld, enum config_key_id id, const char *v)
 		ld->c->admin.line = ld->line;
 		ld->c->has_admin = true;
 		return 0;
+	case KT_CIDR_LIST:
+		return config_split_list(ld, k->name, v, config_add_trusted);
+	case KT_ORIGINS:
+		return config_split_list(ld, k->name, v, config_add_origin);
+	case KT_AUTH_FROM:
+		r->auth_from = 0;
+		return config_split_list(ld, k->name, v, config_add_auth_from);
+	case KT_TARGET_ALLOW:
+		return config_split_list(ld, k->name, v,
+					 config_add_target_rule);
+	case KT_RATE:
+		return config_set_rate(ld, k, v);
+	case KT_ABS_FILE:
+		return config_set_abs_file(ld, k->name, v, &r->auth_tokens);
+	case KT_TOKEN_NAME:
+		for (const char *p = v; *p != '\0'; p++) {
+			if (!config_is_tchar((unsigned char)*p)) {
+				config_error(ld, ld->line, k->name,
+					     "%s is not a token (RFC 9110 "
+					     "5.6.2)",
+					     config_quote(v, q, sizeof(q)));
+				return -1;
+			}
+		}
+		{
+			char **dst = id == K_AUTH_COOKIE
+					     ? &r->auth_cookie
+					     : &r->auth_protocol_prefix;
+			free(*dst);
+			if ((*dst = strdup(v)) == NULL) {
+				config_error(ld, ld->line, k->name,
+					     "out of memory");
+				return -1;
+			}
+		}
+		return 0;
+	case KT_REAL_IP_HEADER:
+		if (strcasecmp(v, "x-forwarded-for") == 0)
+			ld->c->real_ip_header = REAL_IP_XFF;
+		else if (strcasecmp(v, "forwarded") == 0)
+			ld->c->real_ip_header = REAL_IP_FORWARDED;
+		else {
+			config_error(ld, ld->line, k->name,
+				     "expected x-forwarded-for or forwarded, "
+				     "got %s",
+				     config_quote(v, q, sizeof(q)));
+			return -1;
+		}
+		return 0;
+	case KT_ORIGIN_MISSING:
+		if (strcmp(v, "allow") != 0 && strcmp(v, "deny") != 0) {
+			config_error(ld, ld->line, k->name,
+				     "expected allow or deny, got %s",
+				     config_quote(v, q, sizeof(q)));
+			return -1;
+		}
+		if (r != NULL) {
+			r->origin_missing_deny = strcmp(v, "deny") == 0;
+			r->origin_missing_set = true;
+		} else {
+			ld->c->origin_missing_deny = strcmp(v, "deny") == 0;
+		}
+		return 0;
+	case KT_AUTH_FAILURE:
+		if (strcmp(v, "http") == 0)
+			r->auth_failure_close = false;
+		else if (strcmp(v, "close") == 0)
+			r->auth_failure_close = true;
+		else {
+			config_error(ld, ld->line, k->name,
+				     "expected http or close, got %s",
+				     config_quote(v, q, sizeof(q)));
+			return -1;
+		}
+		return 0;
+	case KT_SEND_PROXY:
+		if (strcmp(v, "off") == 0)
+			r->send_proxy = SEND_PROXY_OFF;
+		else if (strcmp(v, "v1") == 0)
+			r->send_proxy = SEND_PROXY_V1;
+		else if (strcmp(v, "v2") == 0)
+			r->send_proxy = SEND_PROXY_V2;
+		else {
+			config_error(ld, ld->line, k->name,
+				     "expected off, v1 or v2, got %s",
+				     config_quote(v, q, sizeof(q)));
+			return -1;
+		}
+		return 0;
 	case KT_COUNT:
 	case KT_SIZE:
 	case KT_DURATION:
@@ -1337,6 +1691,11 @@ config_key_cb(void *user, const char *section, const char *name,
 			r->tls_key_line = ld->line;
 		}
 	}
+	if (i == K_AUTH_FROM || i == K_AUTH_COOKIE ||
+	    i == K_AUTH_PROTOCOL_PREFIX) {
+		ld->c->routes[ld->route].auth_key_line = ld->line;
+		ld->c->routes[ld->route].auth_key_name = config_keys[i].name;
+	}
 	return config_set(ld, (enum config_key_id)i, value) == 0;
 }
 
@@ -1354,6 +1713,9 @@ config_path_error(const char *p)
 		if (ch == '?' || ch == '#')
 			return "path must not contain '?' or '#' (the query "
 			       "is not part of the route)";
+		if (ch == '*' && !(p[-1] == '/' && p[1] == '\0'))
+			return "'*' may only end a prefix route, as in "
+			       "[route /vnc/*]";
 	}
 	return NULL;
 }
@@ -1403,6 +1765,11 @@ config_begin_route(struct config_loader *ld, const char *path)
 	if (r->path == NULL) {
 		config_error(ld, ld->line, sec, "out of memory");
 		return;
+	}
+	r->prefix_len = strlen(path);
+	if (r->prefix_len >= 2 && path[r->prefix_len - 1] == '*') {
+		r->prefix = true;
+		r->prefix_len--;
 	}
 	ld->route = c->n_routes++;
 	ld->section = SEC_ROUTE;
@@ -1694,6 +2061,56 @@ config_check_route_tls(struct config_loader *ld, const struct config_route *r)
 			  &r->upstream_key, "upstream_key");
 }
 
+/* Access-control checks and string defaults of route R. */
+static void
+config_check_access(struct config_loader *ld, struct config_route *r,
+		    const char *sec)
+{
+	bool dynamic = r->kind == UPSTREAM_TOKENFILE;
+
+	if (dynamic && r->n_target_allow == 0) {
+		config_error(ld, r->line, sec,
+			     "a tokenfile: upstream needs target_allow (the "
+			     "networks and ports tokens may lead to, like "
+			     "127.0.0.0/8:5900-5999)");
+		return;
+	}
+	if (r->kind == UPSTREAM_ECHO && r->send_proxy != SEND_PROXY_OFF) {
+		config_error(ld, r->line, sec,
+			     "send_proxy needs an upstream (not echo)");
+		return;
+	}
+	if (r->auth_tokens == NULL && r->auth_key_line != 0) {
+		config_error(ld, r->auth_key_line, r->auth_key_name,
+			     "set, but the route has no auth_tokens");
+		return;
+	}
+	if (r->auth_cookie == NULL &&
+	    (r->auth_cookie = strdup(CONFIG_DEFAULT_AUTH_COOKIE)) == NULL)
+		goto oom;
+	if (r->auth_protocol_prefix == NULL &&
+	    (r->auth_protocol_prefix =
+		     strdup(CONFIG_DEFAULT_AUTH_PROTOCOL_PREFIX)) == NULL)
+		goto oom;
+	if (r->auth_tokens != NULL && (r->auth_from & AUTH_FROM_PROTOCOL)) {
+		size_t pl = strlen(r->auth_protocol_prefix);
+		for (size_t i = 0; i < r->n_subprotocols; i++) {
+			if (strncmp(r->subprotocols[i], r->auth_protocol_prefix,
+				    pl) == 0) {
+				config_error(ld, r->line, sec,
+					     "subprotocol \"%s\" starts with "
+					     "auth_protocol_prefix \"%s\"",
+					     r->subprotocols[i],
+					     r->auth_protocol_prefix);
+				return;
+			}
+		}
+	}
+	return;
+oom:
+	config_error(ld, r->line, sec, "out of memory");
+}
+
 /* Checks that need the whole file: required keys, cross-key limits. */
 static void
 config_check(struct config_loader *ld)
@@ -1703,16 +2120,19 @@ config_check(struct config_loader *ld)
 	char q[80], sec[128];
 
 	for (size_t i = 0; i < c->n_routes && !ld->failed; i++) {
-		const struct config_route *r = &c->routes[i];
+		struct config_route *r = &c->routes[i];
+		snprintf(sec, sizeof(sec), "[route %s]",
+			 config_clean(r->path, q, sizeof(q), false));
 		if (r->upstream == NULL) {
-			snprintf(sec, sizeof(sec), "[route %s]",
-				 config_clean(r->path, q, sizeof(q), false));
 			config_error(ld, r->line, sec,
 				     "no upstream (add upstream = host:port, "
-				     "tls://host:port, unix:/path or echo)");
+				     "tls://host:port, unix:/path, echo or "
+				     "tokenfile:/path)");
+			break;
 		}
+		config_check_route_tls(ld, r);
 		if (!ld->failed)
-			config_check_route_tls(ld, r);
+			config_check_access(ld, r, sec);
 	}
 	if (!ld->failed)
 		config_check_tls(ld);
@@ -1879,6 +2299,15 @@ config_has_tls_listener(const struct config *c)
 	return false;
 }
 
+/* Free the strings of O. */
+static void
+config_origins_free(struct config_origins *o)
+{
+	for (size_t i = 0; i < o->n; i++)
+		free(o->v[i]);
+	free(o->v);
+}
+
 /* Free C and everything it owns. */
 void
 config_free(struct config *c)
@@ -1902,6 +2331,12 @@ config_free(struct config *c)
 		free(r->upstream_ca.value);
 		free(r->upstream_certificate.value);
 		free(r->upstream_key.value);
+		config_origins_free(&r->origins);
+		free(r->token_file);
+		free(r->auth_tokens);
+		free(r->auth_cookie);
+		free(r->auth_protocol_prefix);
+		free(r->target_allow);
 	}
 	free(c->routes);
 	config_free_tls_cert(&c->tls.def);
@@ -1911,20 +2346,48 @@ config_free(struct config *c)
 	free(c->tls.ciphers.value);
 	free(c->tls.ciphersuites.value);
 	free(c->tls.client_ca.value);
+	config_origins_free(&c->origins);
+	free(c->trusted_proxies);
 	free(c->file);
 	free(c);
 }
 
-/* The route whose path is exactly PATH (LEN bytes). */
+/* The route for PATH: exact match first, then the longest prefix route. */
 const struct config_route *
 config_find_route(const struct config *c, const char *path, size_t len)
 {
+	const struct config_route *best = NULL;
+
 	if (c == NULL || path == NULL)
 		return NULL;
 	for (size_t i = 0; i < c->n_routes; i++) {
-		const char *p = c->routes[i].path;
-		if (strlen(p) == len && memcmp(p, path, len) == 0)
-			return &c->routes[i];
+		const struct config_route *r = &c->routes[i];
+		if (!r->prefix && strlen(r->path) == len &&
+		    memcmp(r->path, path, len) == 0)
+			return r;
 	}
-	return NULL;
+	for (size_t i = 0; i < c->n_routes; i++) {
+		const struct config_route *r = &c->routes[i];
+		if (r->prefix && len >= r->prefix_len &&
+		    memcmp(r->path, path, r->prefix_len) == 0 &&
+		    (best == NULL || r->prefix_len > best->prefix_len))
+			best = r;
+	}
+	return best;
+}
+
+/* The origin list in force for R. */
+const struct config_origins *
+config_route_origins(const struct config *c, const struct config_route *r)
+{
+	return r->origins_set ? &r->origins : &c->origins;
+}
+
+/* True if R refuses requests without Origin. */
+bool
+config_route_origin_missing_deny(const struct config *c,
+				 const struct config_route *r)
+{
+	return r->origin_missing_set ? r->origin_missing_deny
+				     : c->origin_missing_deny;
 }

@@ -8,25 +8,33 @@
  * File layout (see etc/wsgate.ini for the commented example):
  *
  *   [gateway]   listen (repeatable, or comma-separated), max_connections,
- *               workers, log_level, access_log
+ *               workers, log_level, access_log, trusted_proxies,
+ *               real_ip_header, origins, origin_missing
  *   [admin]     listen (one address: /healthz and /metrics)
  *   [limits]    handshake_timeout, max_request_line, max_header_bytes,
  *               max_headers, buffer_limit, max_message, max_frame,
  *               idle_timeout, ping_interval, pong_timeout, close_timeout,
- *               drain_timeout
+ *               drain_timeout, max_connections_per_ip,
+ *               new_connections_per_ip, new_connections_burst
  *   [tls]       certificate, key, min_version, ciphers, ciphersuites,
  *               client_ca, client_verify, session_tickets
  *   [tls NAME]  server_names, certificate, key (SNI certificates)
  *   [route PATH]  upstream (host:port, [v6]:port, tls://host:port,
- *               unix:/path or echo), subprotocols, frame_type (binary|text),
- *               connect_timeout, on_reset (close|abort), the close-code
- *               overrides code_refused, code_unreachable, code_timeout,
- *               code_dns, code_reset, code_tls, and for tls:// upstreams
- *               upstream_ca, upstream_verify, upstream_sni,
- *               upstream_certificate, upstream_key
+ *               unix:/path, echo or tokenfile:/path), subprotocols,
+ *               frame_type (binary|text), connect_timeout, on_reset
+ *               (close|abort), the close-code overrides code_refused,
+ *               code_unreachable, code_timeout, code_dns, code_reset,
+ *               code_tls; for tls:// upstreams upstream_ca,
+ *               upstream_verify, upstream_sni, upstream_certificate,
+ *               upstream_key; and access control: origins, origin_missing,
+ *               auth_tokens, auth_from, auth_cookie, auth_protocol_prefix,
+ *               auth_failure, target_allow, send_proxy.  A PATH ending in
+ *               a slash and a star (like /vnc/ followed by '*') is a
+ *               prefix route.
  *
- * A listen address may be followed by blank-separated flags ("tls").
- * Relative file names are taken from the config file's directory.
+ * A listen address may be followed by blank-separated flags ("tls",
+ * "proxy_protocol").  TLS file names may be relative to the config file's
+ * directory.
  */
 #ifndef WSGATE_CONFIG_H
 #define WSGATE_CONFIG_H
@@ -37,11 +45,41 @@
 #include <sys/socket.h>
 
 #include "log.h"
+#include "netaddr.h"
 
 enum upstream_kind {
 	UPSTREAM_TCP,  /* host:port or tls://host:port; IP literal or name */
 	UPSTREAM_UNIX, /* unix:/path */
 	UPSTREAM_ECHO, /* built-in echo */
+	UPSTREAM_TOKENFILE, /* tokenfile:/path: host:port per token */
+};
+
+/* Which header names the client behind trusted_proxies. */
+enum real_ip_header {
+	REAL_IP_XFF,       /* X-Forwarded-For */
+	REAL_IP_FORWARDED, /* RFC 7239 Forwarded: for= */
+};
+
+/* Where a route takes its token from (auth_from): a bitfield. */
+enum auth_from {
+	AUTH_FROM_QUERY = 1 << 0,    /* ?token= */
+	AUTH_FROM_COOKIE = 1 << 1,   /* Cookie: auth_cookie=... */
+	AUTH_FROM_BEARER = 1 << 2,   /* Authorization: Bearer ... */
+	AUTH_FROM_PROTOCOL = 1 << 3, /* Sec-WebSocket-Protocol offer */
+};
+
+/* PROXY protocol header sent to a route's upstream. */
+enum send_proxy {
+	SEND_PROXY_OFF,
+	SEND_PROXY_V1,
+	SEND_PROXY_V2,
+};
+
+/* An Origin allow-list: normalised "scheme://host[:port]" strings. */
+struct config_origins {
+	char **v;
+	size_t n;
+	bool any; /* "*" was written */
 };
 
 enum frame_type {
@@ -53,6 +91,7 @@ struct config_listen {
 	char *text;                   /* as written, for logs */
 	struct sockaddr_storage addr; /* resolved numerically at load */
 	socklen_t addr_len;
+	bool proxy_protocol;          /* a PROXY v1/v2 header comes first */
 	int line;
 	bool tls;                     /* flag "tls": terminate TLS here */
 };
@@ -129,6 +168,26 @@ struct config_route {
 	const char *tls_key;         /* first TLS-only key set, and its line: */
 	int tls_key_line;            /* refused unless the upstream is tls:// */
 	int line;                    /* line of the [route ...] header */
+
+	/* Access control (see README "Exposing wsgate to the internet
+	   safely").  A path ending in a slash and a star matches by prefix. */
+	bool prefix;                 /* path ends with a slash and a star */
+	size_t prefix_len;           /* bytes of path before the '*' */
+	char *token_file;            /* TOKENFILE: websockify target file */
+	struct config_origins origins; /* own list, if origins_set */
+	bool origins_set;
+	bool origin_missing_deny;    /* if origin_missing_set */
+	bool origin_missing_set;
+	char *auth_tokens;           /* token file; NULL: no auth */
+	unsigned auth_from;          /* enum auth_from bits */
+	char *auth_cookie;
+	char *auth_protocol_prefix;
+	bool auth_failure_close;     /* upgrade, then Close 1008 */
+	struct netaddr_rule *target_allow;
+	size_t n_target_allow;
+	enum send_proxy send_proxy;
+	int auth_key_line;           /* an auth_* key's line (checks) */
+	const char *auth_key_name;
 };
 
 struct config_limits {
@@ -144,6 +203,10 @@ struct config_limits {
 	uint64_t pong_timeout_ms;
 	uint64_t close_timeout_ms;
 	uint64_t drain_timeout_ms;
+	unsigned max_connections_per_ip;   /* 0 = off */
+	unsigned new_connections_rate;     /* per new_connections_per_ms; 0 = off */
+	uint64_t new_connections_per_ms;
+	unsigned new_connections_burst;    /* 0 = the rate's count */
 };
 
 struct config {
@@ -161,6 +224,11 @@ struct config {
 	struct config_limits limits;
 	int refs;                     /* config_ref / config_unref */
 	struct config_tls tls;
+	struct netaddr_net *trusted_proxies;
+	size_t n_trusted_proxies;
+	enum real_ip_header real_ip_header;
+	struct config_origins origins;     /* default for routes */
+	bool origin_missing_deny;          /* default for routes */
 };
 
 /*
@@ -187,9 +255,21 @@ void config_unref(struct config *c);
 /* True if some listen address has the tls flag. */
 bool config_has_tls_listener(const struct config *c);
 
-/* The route whose path equals PATH (LEN bytes), or NULL. */
+/*
+ * The route for PATH (LEN bytes): the one whose path equals it, else the
+ * prefix route (a path ending in a slash and a star) with the longest
+ * prefix it starts with; NULL.
+ */
 const struct config_route *config_find_route(const struct config *c,
 					     const char *path, size_t len);
+
+/* The Origin allow-list in force for R (its own or the gateway's). */
+const struct config_origins *config_route_origins(const struct config *c,
+						  const struct config_route *r);
+
+/* True if R refuses requests without an Origin header. */
+bool config_route_origin_missing_deny(const struct config *c,
+				      const struct config_route *r);
 
 /* "64k", "1m", "1g", "123" (bytes, 1024-based units) -> *OUT; 0 or -1. */
 int config_parse_size(const char *s, uint64_t *out);

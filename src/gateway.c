@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -25,6 +26,7 @@
 #include <event2/thread.h>
 
 #include "admin.h"
+#include "ip_limit.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
@@ -54,6 +56,7 @@ struct gateway {
 	struct event *sig_term, *sig_int, *sig_hup, *done_ev;
 	struct admin *admin;
 	struct tls_state *tls;     /* shared by the workers' sessions */
+	struct ip_limit *ip_limit; /* per-IP limits, shared; NULL if off */
 	struct metrics_global stats; /* control thread only */
 	unsigned conns;            /* atomic: connections, all workers */
 	int draining;              /* atomic */
@@ -180,6 +183,55 @@ gateway_same_listens(const struct config *a, const struct config *b)
 	return true;
 }
 
+/* The per-IP table CFG asks for, shared by every worker (it has its own
+   mutex, taken at connection start and end only); 0, or -1 when out of
+   memory.  NULL (no table) when no per-IP limit is set. */
+static int
+gateway_make_ip_limit(struct gateway *gw, const struct config *cfg)
+{
+	const struct config_limits *lim = &cfg->limits;
+	struct timespec ts;
+	struct ip_limit_config ic = {
+		.max_per_ip = lim->max_connections_per_ip,
+		.rate_count = lim->new_connections_rate,
+		.rate_per_ms = lim->new_connections_per_ms,
+		.burst = lim->new_connections_burst
+				 ? lim->new_connections_burst
+				 : lim->new_connections_rate,
+		/* every open connection holds at most one entry; the rest
+		   is room for idle buckets */
+		.max_entries = (size_t)cfg->max_connections + 4096,
+	};
+
+	if (ic.max_per_ip == 0 && ic.rate_count == 0)
+		return 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gw->ip_limit = ip_limit_new(&ic, (uint64_t)ts.tv_nsec * 2654435761u ^
+						 (uint64_t)ts.tv_sec);
+	return gw->ip_limit != NULL ? 0 : -1;
+}
+
+/* True if A and B set the same per-IP limits. */
+static bool
+gateway_same_ip_limits(const struct config *a, const struct config *b)
+{
+	bool a_on = a->limits.max_connections_per_ip != 0 ||
+		    a->limits.new_connections_rate != 0;
+	bool b_on = b->limits.max_connections_per_ip != 0 ||
+		    b->limits.new_connections_rate != 0;
+
+	if (!a_on && !b_on)
+		return true;
+	return a->limits.max_connections_per_ip ==
+		       b->limits.max_connections_per_ip &&
+	       a->limits.new_connections_rate == b->limits.new_connections_rate &&
+	       a->limits.new_connections_per_ms ==
+		       b->limits.new_connections_per_ms &&
+	       a->limits.new_connections_burst ==
+		       b->limits.new_connections_burst &&
+	       a->max_connections == b->max_connections;
+}
+
 /* SIGHUP: re-read the file; apply it to new connections, or keep the old
    one and say why. */
 static void
@@ -204,6 +256,9 @@ gateway_reload(struct gateway *gw)
 	if (!gateway_same_listens(gw->cfg, cfg))
 		log_warn("reload: listen addresses changed; they take effect "
 			 "only after a restart");
+	if (!gateway_same_ip_limits(gw->cfg, cfg))
+		log_warn("reload: per-IP limits (and max_connections' share of "
+			 "them) changed; they take effect only after a restart");
 	if (gateway_worker_count(cfg) != gw->n_workers)
 		log_warn("reload: workers changed; it takes effect only after "
 			 "a restart");
@@ -293,6 +348,8 @@ gateway_new(struct config *cfg, const char *file)
 	gw->stats.last_reload_ok = -1;
 	gw->base = event_base_new();
 	gw->n_workers = gateway_worker_count(cfg);
+	if (gateway_make_ip_limit(gw, cfg) < 0)
+		goto fail;
 	{
 		char err[1024];
 		gw->tls = tls_new(cfg, err, sizeof(err));
@@ -323,8 +380,10 @@ gateway_new(struct config *cfg, const char *file)
 		if (w->base == NULL)
 			goto fail;
 		w->srv = server_new(w->base, cfg, gw);
-		if (w->srv != NULL)
+		if (w->srv != NULL) {
 			w->srv->tls = gw->tls;
+			w->srv->ip_limit = gw->ip_limit;
+		}
 		w->cmd_ev = event_new(w->base, -1, 0, gateway_worker_cmd_cb, w);
 		if (w->srv == NULL || w->cmd_ev == NULL ||
 		    server_listen(w->srv, gw->n_workers > 1, i == 0) < 0)
@@ -398,6 +457,7 @@ gateway_free(struct gateway *gw)
 	}
 	free(gw->workers);
 	tls_free(gw->tls); /* after the sessions: they hold SSL objects */
+	ip_limit_free(gw->ip_limit); /* after the sessions: they release */
 	if (gw->sig_term != NULL)
 		event_free(gw->sig_term);
 	if (gw->sig_int != NULL)

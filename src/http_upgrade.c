@@ -884,6 +884,8 @@ int http_response_error(char *buf, size_t cap, int status, const char *body)
 		extra = "Sec-WebSocket-Version: 13\r\n";
 	else if (status == 405)
 		extra = "Allow: GET\r\n";
+	else if (status == 401) /* RFC 9110 15.5.2: a challenge is required */
+		extra = "WWW-Authenticate: Bearer realm=\"wsgate\"\r\n";
 	n = snprintf(buf, cap,
 		     "HTTP/1.1 %d %s\r\n"
 		     "Content-Type: text/plain\r\n"

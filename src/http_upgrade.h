@@ -151,8 +151,8 @@ int http_response_upgrade(char *buf, size_t cap, const char *accept,
 /*
  * Build an error response: status line, Content-Type: text/plain,
  * Content-Length, Connection: close, "Sec-WebSocket-Version: 13" when
- * STATUS is 426, and BODY followed by a newline.  Returns the length, or -1
- * if CAP is too small.
+ * STATUS is 426, "WWW-Authenticate: Bearer" when it is 401, and BODY
+ * followed by a newline.  Returns the length, or -1 if CAP is too small.
  */
 int http_response_error(char *buf, size_t cap, int status, const char *body);
 

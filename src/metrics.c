@@ -28,6 +28,9 @@ static const char *const metrics_failure_names[UPSTREAM_FAILURE_COUNT] = {
 	[UPSTREAM_TIMEOUT] = "timeout",
 	[UPSTREAM_DNS] = "dns",
 	[UPSTREAM_RESET] = "reset",
+	[UPSTREAM_TLS_VERIFY] = "tls_verify",
+	[UPSTREAM_TLS_HANDSHAKE] = "tls_handshake",
+	[UPSTREAM_FORBIDDEN] = "forbidden",
 };
 
 /* The counters of PATH, added on first use. */
@@ -299,7 +302,8 @@ metrics_render(struct evbuffer *out, struct metrics *const *workers, size_t n,
 		for (size_t f = UPSTREAM_REFUSED; f < UPSTREAM_FAILURE_COUNT;
 		     f++) {
 			snprintf(extra, sizeof(extra), ",reason=\"%s\"",
-				 metrics_failure_names[f]);
+				 metrics_failure_names[f] ? metrics_failure_names[f]
+							     : "other");
 			metrics_route_sample(out,
 					     "wsgate_upstream_failures_total",
 					     paths[i], extra,

@@ -29,7 +29,7 @@ struct evbuffer;
 /* Close codes counted one by one: 1000-1015 and 3000-4999. */
 #define METRICS_N_CODES (16 + 2000)
 
-#define UPSTREAM_FAILURE_COUNT (UPSTREAM_RESET + 1)
+#define UPSTREAM_FAILURE_COUNT UPSTREAM_N_FAILURES
 
 /* Counters of one route in one worker.  Never freed before the worker. */
 struct route_metrics {

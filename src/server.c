@@ -5,13 +5,69 @@
 #include "server.h"
 
 #include <stdlib.h>
+#include <time.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "ip_limit.h"
 #include "listener.h"
 #include "log.h"
 #include "session.h"
+#include "token_file.h"
+
+/* Open and read the token files of every route; 0 or -1 (logged). */
+static int
+server_load_token_files(struct server *srv)
+{
+	const struct config *cfg = srv->cfg;
+
+	srv->auth_files = calloc(cfg->n_routes + 1, sizeof(*srv->auth_files));
+	srv->target_files = calloc(cfg->n_routes + 1,
+				   sizeof(*srv->target_files));
+	if (srv->auth_files == NULL || srv->target_files == NULL)
+		return -1;
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		const struct config_route *r = &cfg->routes[i];
+		if (r->auth_tokens != NULL) {
+			srv->auth_files[i] =
+				token_file_new(r->auth_tokens, TOKEN_FILE_AUTH);
+			if (srv->auth_files[i] == NULL ||
+			    token_file_refresh(srv->auth_files[i]) < 0) {
+				log_error("route %s: cannot load auth_tokens %s",
+					  r->path, r->auth_tokens);
+				return -1;
+			}
+		}
+		if (r->kind == UPSTREAM_TOKENFILE) {
+			srv->target_files[i] = token_file_new(
+				r->token_file, TOKEN_FILE_TARGETS);
+			if (srv->target_files[i] == NULL ||
+			    token_file_refresh(srv->target_files[i]) < 0) {
+				log_error("route %s: cannot load %s", r->path,
+					  r->upstream);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Close the token files of the routes of srv->cfg. */
+static void
+server_free_token_files(struct server *srv)
+{
+	for (size_t i = 0; srv->auth_files != NULL && i < srv->cfg->n_routes;
+	     i++)
+		token_file_free(srv->auth_files[i]);
+	for (size_t i = 0;
+	     srv->target_files != NULL && i < srv->cfg->n_routes; i++)
+		token_file_free(srv->target_files[i]);
+	free(srv->auth_files);
+	free(srv->target_files);
+	srv->auth_files = NULL;
+	srv->target_files = NULL;
+}
 
 /* How often the buffered-bytes gauge is refreshed. */
 #define SERVER_SAMPLE_MS 1000
@@ -49,6 +105,10 @@ server_new(struct event_base *base, struct config *cfg, struct gateway *gw)
 		return NULL;
 	}
 	evtimer_add(srv->sample_timer, &tv);
+	if (server_load_token_files(srv) < 0) {
+		server_free(srv);
+		return NULL;
+	}
 	/* Reads /etc/resolv.conf and /etc/hosts; without them names are
 	   still tried against nothing and fail as DNS errors. */
 	srv->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
@@ -90,8 +150,15 @@ server_set_config(struct server *srv, struct config *cfg)
 {
 	struct config *old = srv->cfg;
 
+	/* Token files are indexed by route: open the new config's.  A file
+	   that fails to load leaves its slot empty, and access_check refuses
+	   that route's requests rather than skip the check. */
+	server_free_token_files(srv);
 	srv->cfg = config_ref(cfg);
 	config_unref(old);
+	if (server_load_token_files(srv) < 0)
+		log_error("reload: a token file could not be loaded; its route "
+			  "refuses requests until the next reload");
 }
 
 /* This worker's counters. */
@@ -179,8 +246,10 @@ server_free(struct server *srv)
 	if (srv->sample_timer != NULL)
 		event_free(srv->sample_timer);
 	metrics_free(&srv->metrics);
-	config_unref(srv->cfg);
 	if (srv->dns != NULL)
 		evdns_base_free(srv->dns, 1);
+	if (srv->cfg != NULL)
+		server_free_token_files(srv);
+	config_unref(srv->cfg); /* the per-IP table belongs to the gateway */
 	free(srv);
 }

@@ -20,9 +20,11 @@
 
 struct evdns_base;
 struct gateway;
+struct ip_limit;
 struct listener;
 struct session;
 struct tls_state;
+struct token_file;
 
 struct server {
 	struct event_base *base;
@@ -39,6 +41,12 @@ struct server {
 	uint64_t total_sessions;
 	struct metrics metrics;    /* written by this worker only */
 	struct tls_state *tls;     /* TLS contexts (owned by the gateway); may be NULL */
+	/* Access control.  ip_limit is shared by every worker (owned by
+	   the gateway; it has its own mutex); the token files are per
+	   worker, indexed by the routes of cfg. */
+	struct ip_limit *ip_limit;        /* NULL: no per-IP limit; not owned */
+	struct token_file **auth_files;   /* per route index; NULL entries */
+	struct token_file **target_files; /* per route index; NULL entries */
 };
 
 /* A new server on BASE for CFG (a reference is taken) in gateway GW; NULL

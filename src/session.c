@@ -30,6 +30,10 @@
  * that would truncate the record stream (and a pending alert could be
  * lost).  close_notify also goes out before a healthy TLS connection is
  * freed; never after a fatal error or a dirty EOF (OpenSSL forbids it).
+ * Access control (access_check.c): on a proxy_protocol listener the PROXY
+ * header is read before the request; the real client address (PROXY
+ * header, then X-Forwarded-For / Forwarded from trusted proxies) is what
+ * the logs, the per-IP limits and the PROXY header sent upstream use.
  */
 #include "session.h"
 
@@ -41,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -50,11 +55,15 @@
 
 #include <openssl/ssl.h>
 
+#include "access_check.h"
 #include "config.h"
 #include "gateway.h"
 #include "http_upgrade.h"
+#include "ip_limit.h"
 #include "log.h"
 #include "metrics.h"
+#include "netaddr.h"
+#include "proxy_proto.h"
 #include "server.h"
 #include "tls.h"
 #include "upstream.h"
@@ -127,10 +136,18 @@ struct session {
 	unsigned code_sent, code_rcvd, code_logged;
 	const char *closed_by;        /* "client", "upstream", "gateway" */
 	char reason[96];
-	char peer[64];
+	char peer[64];                /* the real client, for logs */
 	char upstream_name[16];
 	char *tls_subject;            /* verified client certificate */
 	const char *tls_version;      /* "TLSv1.3"; NULL: plain */
+
+	struct proxy_proto *pp;       /* PROXY header still to read */
+	struct sockaddr_storage peer_addr;   /* the TCP peer */
+	struct sockaddr_storage client_addr; /* the real client */
+	struct sockaddr_storage local_addr;  /* what the client connected to */
+	char via[NETADDR_STRLEN];     /* the TCP peer, when not the client */
+	char target[300];             /* token-file route: "host:port" */
+	struct access_verdict verdict;
 
 	unsigned over_limit : 1;
 	unsigned counted : 1;         /* holds a gateway connection slot */
@@ -147,6 +164,7 @@ struct session {
 	unsigned client_tls_dead : 1; /* fatal error or dirty EOF */
 	unsigned up_tls : 1;          /* up is an OpenSSL bufferevent */
 	unsigned up_tls_dead : 1;
+	unsigned ip_counted : 1;      /* ip_limit_acquire admitted it */
 };
 
 static void session_client_read_cb(struct bufferevent *bev, void *arg);
@@ -260,15 +278,28 @@ session_log(struct session *s)
 			 s->tls_subject ? " tls_subject=\"" : "",
 			 s->tls_subject ? s->tls_subject : "",
 			 s->tls_subject ? "\"" : "");
-	log_access("client=%s route=%s upstream=%s status=%d duration=%" PRIu64
+	log_access("client=%s%s%s route=%s upstream=%s status=%d duration=%" PRIu64
 		   ".%03" PRIu64 "s in_bytes=%" PRIu64 " in_msgs=%" PRIu64
 		   " out_bytes=%" PRIu64 " out_msgs=%" PRIu64
 		   " close_sent=%s close_rcvd=%s code=%u closed_by=%s reason=\"%s\"%s",
-		   s->peer, s->route ? s->route->path : "-",
-		   s->route ? s->route->upstream : "-", s->http_status,
+		   s->peer, s->via[0] ? " via=" : "", s->via,
+		   s->route ? s->route->path : "-",
+		   s->target[0] ? s->target
+				: s->route ? s->route->upstream : "-",
+		   s->http_status,
 		   ms / 1000, ms % 1000, s->bytes_in, s->msgs_in, s->bytes_out,
 		   s->msgs_out, sent, rcvd, s->code_logged,
 		   s->closed_by ? s->closed_by : "-", s->reason, tls);
+}
+
+/* Milliseconds of a monotonic clock (per-IP buckets). */
+static uint64_t
+session_monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* Free S and everything it owns. */
@@ -277,6 +308,11 @@ session_free(struct session *s)
 {
 	if (s == NULL)
 		return;
+	if (s->ip_counted)
+		ip_limit_release(s->srv->ip_limit,
+				 (struct sockaddr *)&s->client_addr,
+				 session_monotonic_ms());
+	free(s->pp);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else if (s->srv->sessions == s)
@@ -821,8 +857,8 @@ session_up_failed(struct session *s, enum upstream_failure f, int err)
 			 upstream_failure_text(f), strerror(err));
 	else
 		snprintf(reason, sizeof(reason), "%s", upstream_failure_text(f));
-	log_info("%s: %s %s: %s", s->peer, s->route->path, s->route->upstream,
-		 reason);
+	log_info("%s: %s %s: %s", s->peer, s->route->path,
+		 s->target[0] ? s->target : s->route->upstream, reason);
 	metrics_add(&s->rm->failures[f], 1);
 	session_set_reason(s, "upstream", reason);
 	session_up_close(s, UP_CLOSE_RESET);
@@ -916,11 +952,81 @@ session_idle_cb(evutil_socket_t fd, short what, void *arg)
 	session_send_close(s, WS_CLOSE_NORMAL, "idle timeout");
 }
 
+/* Format the real client (and the peer, if another) for the logs. */
+static void
+session_set_client(struct session *s)
+{
+	netaddr_format((struct sockaddr *)&s->client_addr, s->peer,
+		       sizeof(s->peer));
+	if (memcmp(&s->client_addr, &s->peer_addr, sizeof(s->peer_addr)) != 0)
+		netaddr_format((struct sockaddr *)&s->peer_addr, s->via,
+			       sizeof(s->via));
+	else
+		s->via[0] = '\0';
+}
+
+/* Queue the PROXY header for the upstream ahead of any client data. */
+static void
+session_send_proxy_header(struct session *s)
+{
+	uint8_t buf[PROXY_PROTO_BUILD_MAX];
+	const struct sockaddr *src = (const struct sockaddr *)&s->client_addr;
+	const struct sockaddr *dst = (const struct sockaddr *)&s->local_addr;
+	int n;
+
+	if (s->route->send_proxy == SEND_PROXY_V1)
+		n = proxy_proto_build_v1((char *)buf, sizeof(buf), src, dst);
+	else
+		n = proxy_proto_build_v2(buf, sizeof(buf), src, dst);
+	if (n > 0)
+		bufferevent_write(s->up, buf, (size_t)n);
+}
+
+/* Per-IP limits, then Origin, token and target (access_check.c); false
+   if the request was refused. */
+static bool
+session_admit(struct session *s)
+{
+	struct access_verdict *v = &s->verdict;
+
+	if (log_enabled(LOG_DEBUG)) {
+		char t[256];
+		access_check_log_target(s->route, s->http, t, sizeof(t));
+		log_debug("%s: GET %s", s->peer, t);
+	}
+	if (s->srv->ip_limit != NULL) {
+		enum ip_limit_verdict iv = ip_limit_acquire(
+			s->srv->ip_limit, (struct sockaddr *)&s->client_addr,
+			session_monotonic_ms());
+		if (iv != IP_LIMIT_OK) {
+			log_info("%s: %s", s->peer, ip_limit_verdict_text(iv));
+			/* RFC 6585 4: a rate is 429; a count is 503 like
+			   max_connections */
+			session_reject(s, iv == IP_LIMIT_RATE ? 429 : 503,
+				       ip_limit_verdict_text(iv));
+			return false;
+		}
+		s->ip_counted = 1;
+	}
+	access_check_request(s->srv, s->route, s->http, v);
+	if (v->status != 0) {
+		log_info("%s: %s: refused: %s", s->peer, s->route->path,
+			 v->reason);
+		session_reject(s, v->status, v->reason);
+		return false;
+	}
+	if (v->has_target)
+		snprintf(s->target, sizeof(s->target),
+			 strchr(v->host, ':') ? "[%s]:%u" : "%s:%u", v->host,
+			 (unsigned)v->port);
+	return true;
+}
+
 /* The request head is complete: route it and upgrade, or answer it. */
 static void
 session_handshake_done(struct session *s)
 {
-	const struct config *cfg = s->cfg;
+	const struct config *cfg;
 	struct http_str path = http_upgrade_path(s->http);
 	struct http_str key = http_upgrade_key(s->http);
 	char accept[HTTP_ACCEPT_KEY_LEN + 1];
@@ -936,6 +1042,17 @@ session_handshake_done(struct session *s)
 		session_reject(s, 503, "too many connections");
 		return;
 	}
+	/* Not upgraded yet, so still a new connection: a config reloaded
+	   since the accept applies (and the route's token files, indexed by
+	   the worker's current config, line up with it). */
+	if (s->cfg != s->srv->cfg) {
+		struct config *old = s->cfg;
+		s->cfg = config_ref(s->srv->cfg);
+		config_unref(old);
+	}
+	cfg = s->cfg;
+	if (access_check_client(cfg, s->http, &s->client_addr))
+		session_set_client(s);
 	s->route = config_find_route(cfg, path.p, path.len);
 	if (s->route == NULL) {
 		session_reject(s, 404, "no route for this path");
@@ -950,6 +1067,8 @@ session_handshake_done(struct session *s)
 		session_reject(s, 426, "this path is a WebSocket endpoint");
 		return;
 	}
+	if (!session_admit(s))
+		return;
 	proto = session_pick_protocol(s);
 	if (http_accept_key(key.p, key.len, accept) < 0 ||
 	    (n = http_response_upgrade(buf, sizeof(buf), accept, proto)) < 0) {
@@ -983,6 +1102,13 @@ session_handshake_done(struct session *s)
 	if (cfg->limits.idle_timeout_ms > 0)
 		session_arm(s->idle_timer, cfg->limits.idle_timeout_ms);
 
+	if (s->verdict.close_1008) {
+		/* auth_failure = close: the page sees why (RFC 6455 7.4.1) */
+		log_info("%s: %s: refused after the upgrade: %s", s->peer,
+			 s->route->path, s->verdict.reason);
+		session_fail(s, "gateway", WS_CLOSE_POLICY, s->verdict.reason);
+		return;
+	}
 	if (!s->is_echo) {
 		s->up = bufferevent_socket_new(s->srv->base, -1,
 					       BEV_OPT_CLOSE_ON_FREE);
@@ -993,11 +1119,26 @@ session_handshake_done(struct session *s)
 		bufferevent_setcb(s->up, session_up_read_cb, session_up_write_cb,
 				  session_up_event_cb, s);
 		bufferevent_set_max_single_read(s->up, cfg->limits.max_frame);
+		if (s->route->send_proxy != SEND_PROXY_OFF)
+			session_send_proxy_header(s);
 		s->up_state = UP_CONNECTING;
 		gettimeofday(&s->connect_start, NULL);
 		session_arm(s->connect_timer, s->route->connect_timeout_ms);
-		s->conn = upstream_connect(s->srv->base, s->srv->dns, s->route,
-					   s->up, session_up_failed_cb, s);
+		if (s->verdict.has_target) {
+			struct upstream_target t = {
+				.host = s->verdict.host,
+				.port = s->verdict.port,
+				.allow = s->route->target_allow,
+				.n_allow = s->route->n_target_allow,
+			};
+			s->conn = upstream_connect_to(s->srv->base,
+						      s->srv->dns, &t, s->up,
+						      session_up_failed_cb, s);
+		} else {
+			s->conn = upstream_connect(s->srv->base, s->srv->dns,
+						   s->route, s->up,
+						   session_up_failed_cb, s);
+		}
 		if (s->conn == NULL) {
 			session_up_failed(s, UPSTREAM_UNREACHABLE, ENOMEM);
 			return;
@@ -1007,12 +1148,55 @@ session_handshake_done(struct session *s)
 	session_frames(s);
 }
 
+/* Read the PROXY header (spec 2): 1 done, 0 need more, -1 dropped. */
+static int
+session_proxy_header(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->client);
+
+	for (;;) {
+		struct evbuffer_iovec v;
+		enum proxy_proto_status st;
+		size_t used = 0;
+
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			return 0;
+		st = proxy_proto_feed(s->pp, v.iov_base, v.iov_len, &used);
+		evbuffer_drain(in, used);
+		if (st == PROXY_PROTO_ERROR) {
+			log_warn("%s: %s: closed", s->peer,
+				 proxy_proto_error_text(proxy_proto_error(s->pp)));
+			session_set_reason(s, "gateway", "bad PROXY header");
+			session_client_drop(s, false);
+			return -1;
+		}
+		if (st == PROXY_PROTO_DONE) {
+			const struct proxy_proto_result *r =
+				proxy_proto_result(s->pp);
+			if (r->has_addr && !r->local) {
+				s->client_addr = r->src;
+				s->local_addr = r->dst;
+				netaddr_unmap(&s->client_addr);
+				netaddr_unmap(&s->local_addr);
+				session_set_client(s);
+			}
+			log_debug("%s: PROXY v%d header%s", s->peer, r->version,
+				  r->local ? " (LOCAL)" : "");
+			free(s->pp);
+			s->pp = NULL;
+			return 1;
+		}
+	}
+}
+
 /* Feed the request head to the parser. */
 static void
 session_handshake(struct session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->client);
 
+	if (s->pp != NULL && session_proxy_header(s) <= 0)
+		return;
 	for (;;) {
 		struct evbuffer_iovec v;
 		enum http_upgrade_status st;
@@ -1471,32 +1655,42 @@ session_start(struct server *srv, const struct config_listen *cl,
 	};
 	struct session *s;
 	int one = 1;
-	char host[INET6_ADDRSTRLEN] = "?";
-	unsigned port = 0;
+	socklen_t llen = sizeof(struct sockaddr_storage);
 
-	(void)addr_len;
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		evutil_closesocket(fd);
 		return;
 	}
 	s->srv = srv;
+	if (addr_len > sizeof(s->peer_addr))
+		addr_len = sizeof(s->peer_addr);
+	memcpy(&s->peer_addr, addr, addr_len);
+	netaddr_unmap(&s->peer_addr);
+	s->client_addr = s->peer_addr;
+	if (getsockname(fd, (struct sockaddr *)&s->local_addr, &llen) < 0)
+		memset(&s->local_addr, 0, sizeof(s->local_addr));
+	netaddr_unmap(&s->local_addr);
+	session_set_client(s);
+	if (cl != NULL && cl->proxy_protocol) {
+		/* spec 2: only from proxies we trust */
+		if (!netaddr_nets_contain(cfg->trusted_proxies,
+					  cfg->n_trusted_proxies,
+					  (struct sockaddr *)&s->peer_addr)) {
+			log_warn("%s: %s: peer is not in trusted_proxies and "
+				 "this listener expects a PROXY header: closed",
+				 cl->text, s->peer);
+			evutil_closesocket(fd);
+			free(s);
+			return;
+		}
+		s->pp = malloc(sizeof(*s->pp));
+		if (s->pp != NULL)
+			proxy_proto_init(s->pp);
+	}
 	s->cfg = config_ref(srv->cfg);
 	metrics_add(&srv->metrics.accepted, 1);
 	metrics_add(&srv->metrics.open, 1); /* session_free takes it back */
-	if (addr->sa_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
-		evutil_inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
-		port = ntohs(a->sin_port);
-		snprintf(s->peer, sizeof(s->peer), "%s:%u", host, port);
-	} else if (addr->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
-		evutil_inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
-		port = ntohs(a->sin6_port);
-		snprintf(s->peer, sizeof(s->peer), "[%s]:%u", host, port);
-	} else {
-		snprintf(s->peer, sizeof(s->peer), "unix");
-	}
 	gettimeofday(&s->started, NULL);
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
@@ -1529,7 +1723,8 @@ session_start(struct server *srv, const struct config_listen *cl,
 	if (s->client == NULL || s->to_client == NULL || s->http == NULL ||
 	    s->timer == NULL || s->connect_timer == NULL ||
 	    s->ping_timer == NULL || s->idle_timer == NULL ||
-	    s->free_ev == NULL) {
+	    s->free_ev == NULL ||
+	    (cl != NULL && cl->proxy_protocol && s->pp == NULL)) {
 		log_error("%s: out of memory", s->peer);
 		if (s->client == NULL && fd >= 0)
 			evutil_closesocket(fd);

@@ -20,9 +20,9 @@ struct server;
 struct session;
 
 /*
- * Take over the socket FD accepted on listen address CL from ADDR: its TLS
- * handshake if CL says tls, its upgrade request, then serve it.  On failure
- * the socket is closed.
+ * Take over the socket FD accepted on listen address CL from ADDR: its
+ * PROXY header (if CL asks for one), its TLS handshake (if CL says tls),
+ * its upgrade request, then serve it.  On failure the socket is closed.
  */
 void session_start(struct server *srv, const struct config_listen *cl,
 		   evutil_socket_t fd, const struct sockaddr *addr,

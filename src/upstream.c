@@ -26,6 +26,8 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "log.h"
+#include "netaddr.h"
 
 struct upstream_conn {
 	struct event_base *base;
@@ -36,6 +38,8 @@ struct upstream_conn {
 	void *arg;
 	enum upstream_failure failure;
 	int err;
+	const struct netaddr_rule *allow;
+	size_t n_allow;
 };
 
 static const char *const upstream_texts[] = {
@@ -69,7 +73,10 @@ upstream_failure_code(const struct config_route *route, enum upstream_failure f)
 	case UPSTREAM_TLS_VERIFY:
 	case UPSTREAM_TLS_HANDSHAKE:
 		return route->code_tls;
+	case UPSTREAM_FORBIDDEN:
+		return 1008; /* RFC 6455 7.4.1: policy violation */
 	case UPSTREAM_OK:
+	case UPSTREAM_N_FAILURES:
 		break;
 	}
 	return 1011;
@@ -120,6 +127,15 @@ upstream_start(struct upstream_conn *c, const struct sockaddr *sa,
 {
 	int fd, one = 1;
 
+	if (c->n_allow > 0 && sa->sa_family != AF_UNIX &&
+	    !netaddr_rules_allow(c->allow, c->n_allow, sa)) {
+		char a[NETADDR_STRLEN];
+		netaddr_format(sa, a, sizeof(a));
+		log_warn("upstream address %s is outside target_allow: refused",
+			 a);
+		upstream_fail(c, UPSTREAM_FORBIDDEN, 0);
+		return;
+	}
 	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		    0);
 	if (fd < 0) {
@@ -178,11 +194,29 @@ upstream_name_is_invalid(const char *host)
 	return n > 8 && strncasecmp(host + n - 8, ".invalid", 8) == 0;
 }
 
-/* Start connecting; see upstream.h. */
+/* Start connecting to ROUTE's upstream; see upstream.h. */
 struct upstream_conn *
 upstream_connect(struct event_base *base, struct evdns_base *dns,
 		 const struct config_route *route, struct bufferevent *bev,
 		 upstream_failed_cb failed, void *arg)
+{
+	struct upstream_target t = {
+		.host = route->kind == UPSTREAM_TCP ? route->host : NULL,
+		.port = route->port,
+		.unix_path = route->unix_path,
+		.allow = route->target_allow,
+		.n_allow = route->n_target_allow,
+	};
+
+	return upstream_connect_to(base, dns, &t, bev, failed, arg);
+}
+
+/* Start connecting to TARGET; see upstream.h. */
+struct upstream_conn *
+upstream_connect_to(struct event_base *base, struct evdns_base *dns,
+		    const struct upstream_target *target,
+		    struct bufferevent *bev, upstream_failed_cb failed,
+		    void *arg)
 {
 	struct upstream_conn *c;
 	struct sockaddr_storage ss;
@@ -196,29 +230,31 @@ upstream_connect(struct event_base *base, struct evdns_base *dns,
 	c->bev = bev;
 	c->failed = failed;
 	c->arg = arg;
+	c->allow = target->allow;
+	c->n_allow = target->n_allow;
 	memset(&ss, 0, sizeof(ss));
 
-	if (route->kind == UPSTREAM_UNIX) {
+	if (target->host == NULL) {
 		struct sockaddr_un *sun = (struct sockaddr_un *)&ss;
-		size_t n = strlen(route->unix_path);
+		size_t n = strlen(target->unix_path);
 
 		sun->sun_family = AF_UNIX;
 		if (n >= sizeof(sun->sun_path)) { /* config_load refuses it */
 			upstream_fail(c, UPSTREAM_UNREACHABLE, ENAMETOOLONG);
 			return c;
 		}
-		memcpy(sun->sun_path, route->unix_path, n + 1);
+		memcpy(sun->sun_path, target->unix_path, n + 1);
 		upstream_start(c, (struct sockaddr *)sun, sizeof(*sun));
-	} else if (evutil_inet_pton(AF_INET, route->host, &sin->sin_addr) == 1) {
+	} else if (evutil_inet_pton(AF_INET, target->host, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
-		sin->sin_port = htons(route->port);
+		sin->sin_port = htons(target->port);
 		upstream_start(c, (struct sockaddr *)sin, sizeof(*sin));
-	} else if (evutil_inet_pton(AF_INET6, route->host, &sin6->sin6_addr) ==
+	} else if (evutil_inet_pton(AF_INET6, target->host, &sin6->sin6_addr) ==
 		   1) {
 		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(route->port);
+		sin6->sin6_port = htons(target->port);
 		upstream_start(c, (struct sockaddr *)sin6, sizeof(*sin6));
-	} else if (upstream_name_is_invalid(route->host) || dns == NULL) {
+	} else if (upstream_name_is_invalid(target->host) || dns == NULL) {
 		upstream_fail(c, UPSTREAM_DNS, 0);
 	} else {
 		struct evutil_addrinfo hints;
@@ -229,10 +265,10 @@ upstream_connect(struct event_base *base, struct evdns_base *dns,
 		hints.ai_socktype = SOCK_STREAM;
 		hints.ai_protocol = IPPROTO_TCP;
 		hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
-		snprintf(port, sizeof(port), "%u", (unsigned)route->port);
+		snprintf(port, sizeof(port), "%u", (unsigned)target->port);
 		/* The callback may run before this returns (hosts file,
 		   immediate failure); it then returns NULL. */
-		c->req = evdns_getaddrinfo(dns, route->host, port, &hints,
+		c->req = evdns_getaddrinfo(dns, target->host, port, &hints,
 					   upstream_resolved_cb, c);
 	}
 	return c;

@@ -8,9 +8,22 @@
 
 #include <event2/bufferevent.h>
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct evdns_base;
 struct config_route;
+struct netaddr_rule;
 struct upstream_conn;
+
+/* Where to connect: a route's own upstream, or a token file's target. */
+struct upstream_target {
+	const char *host;                  /* TCP: name or literal; NULL: unix */
+	uint16_t port;
+	const char *unix_path;             /* unix socket */
+	const struct netaddr_rule *allow;  /* target_allow; n_allow 0: any */
+	size_t n_allow;
+};
 
 /* X(name, reason text sent in the close frame) */
 #define UPSTREAM_FAILURES(X)                                                   \
@@ -21,12 +34,14 @@ struct upstream_conn;
 	X(UPSTREAM_DNS, "upstream name resolution failed")                     \
 	X(UPSTREAM_RESET, "upstream reset")                                    \
 	X(UPSTREAM_TLS_VERIFY, "upstream TLS verification failed")             \
-	X(UPSTREAM_TLS_HANDSHAKE, "upstream TLS handshake failed")
+	X(UPSTREAM_TLS_HANDSHAKE, "upstream TLS handshake failed")             \
+	X(UPSTREAM_FORBIDDEN, "upstream target not allowed")
 
 enum upstream_failure {
 #define UPSTREAM_ENUM_(name, text) name,
 	UPSTREAM_FAILURES(UPSTREAM_ENUM_)
 #undef UPSTREAM_ENUM_
+	UPSTREAM_N_FAILURES
 };
 
 /* The close-frame reason for F. */
@@ -59,6 +74,17 @@ struct upstream_conn *upstream_connect(struct event_base *base,
 				       const struct config_route *route,
 				       struct bufferevent *bev,
 				       upstream_failed_cb failed, void *arg);
+
+/*
+ * Same for TARGET (its strings and rules must outlive the connection
+ * attempt).  An address outside TARGET's allow-list, literal or resolved,
+ * fails with UPSTREAM_FORBIDDEN before any connect(2).
+ */
+struct upstream_conn *upstream_connect_to(struct event_base *base,
+					  struct evdns_base *dns,
+					  const struct upstream_target *target,
+					  struct bufferevent *bev,
+					  upstream_failed_cb failed, void *arg);
 
 /* Cancel any pending resolution or callback and free C; NULL is fine. */
 void upstream_conn_free(struct upstream_conn *c);

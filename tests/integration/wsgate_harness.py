@@ -295,6 +295,7 @@ class Gateway:
         self.routes = routes
         self.nofile = nofile
         self.name = name
+        self.listen_flags = listen_flags
         self.proc = None
         self.port = None
         self.dir = tempfile.mkdtemp(prefix="wsgate-it-")
@@ -1032,12 +1033,14 @@ def parse_head(head):
     return int(m.group(1)), m.group(2) or "", headers
 
 
-def http_exchange(port, request, timeout=5, chunk=None, delay=0.0):
+def http_exchange(port, request, timeout=5, chunk=None, delay=0.0,
+                  source=None):
     """
     Send REQUEST (optionally in CHUNK-byte pieces DELAY s apart), read until
     the server closes (or TIMEOUT); parse the response.
     """
-    s = socket.create_connection((HOST, port), timeout=timeout)
+    s = socket.create_connection((HOST, port), timeout=timeout,
+                                 source_address=(source, 0) if source else None)
     try:
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if chunk:
@@ -1082,7 +1085,8 @@ class RawWS:
 
     def __init__(self, port, path="/echo", key=FIXED_KEY, protocols=None,
                  timeout=5, connect_only=False, rcvbuf=None,
-                 extra_headers=()):
+                 extra_headers=(), source=None):
+        """SOURCE: the local address to connect from (127.0.0.2, ...)."""
         self.port = port
         self.path = path
         self.key = key
@@ -1093,6 +1097,8 @@ class RawWS:
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.sock.settimeout(timeout)
+        if source:
+            self.sock.bind((source, 0))
         self.sock.connect((HOST, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.status = None

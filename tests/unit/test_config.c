@@ -776,11 +776,13 @@ START_TEST(test_route_without_upstream)
 	expect_error(BASE "\n[route /vnc]\nframe_type = text\n"
 		     "[route /z]\nupstream = echo\n",
 		     "t.ini:6: [route /vnc]: no upstream (add upstream = "
-		     "host:port, tls://host:port, unix:/path or echo)");
+		     "host:port, tls://host:port, unix:/path, echo or "
+		     "tokenfile:/path)");
 	/* an empty route section */
 	expect_error(BASE "[route /empty]\n; nothing here\n",
 		     "t.ini:5: [route /empty]: no upstream (add upstream = "
-		     "host:port, tls://host:port, unix:/path or echo)");
+		     "host:port, tls://host:port, unix:/path, echo or "
+		     "tokenfile:/path)");
 }
 END_TEST
 
@@ -1075,10 +1077,10 @@ START_TEST(test_upstream_invalid)
 		const char *v, *msg;
 	} bad[] = {
 		{"", "expected host:port, [IPv6]:port, tls://host:port, "
-		     "unix:/path or echo, got \"\""},
+		     "unix:/path, echo or tokenfile:/path, got \"\""},
 		{"localhost", "expected host:port, [IPv6]:port, "
-			      "tls://host:port, unix:/path or echo, got "
-			      "\"localhost\""},
+			      "tls://host:port, unix:/path, echo or "
+			      "tokenfile:/path, got \"localhost\""},
 		{"ECHO", "expected host:port"},
 		{":80", "expected host:port"},
 		{"[::1]", "expected host:port"},
@@ -1479,16 +1481,86 @@ START_TEST(test_listen_flags)
 }
 END_TEST
 
+/* ---- access control (issue 7) ------------------------------------------- */
+
+START_TEST(test_access_keys_set)
+{
+	struct config *c = load(
+		"[gateway]\n"
+		"listen = 127.0.0.1:8080 proxy_protocol, 127.0.0.1:8081\n"
+		"trusted_proxies = 127.0.0.1/32, 10.0.0.0/8, ::1/128\n"
+		"real_ip_header = Forwarded\n"
+		"origins = HTTPS://App.Example.com:443, http://localhost:3000\n"
+		"origin_missing = deny\n"
+		"[limits]\n"
+		"max_connections_per_ip = 4\n"
+		"new_connections_per_ip = 30/m\n"
+		"new_connections_burst = 9\n"
+		"[route /a]\n"
+		"upstream = 127.0.0.1:1\n"
+		"auth_tokens = /etc/passwd\n"
+		"auth_from = bearer, protocol\n"
+		"auth_cookie = sess\n"
+		"auth_protocol_prefix = auth.\n"
+		"auth_failure = close\n"
+		"send_proxy = v2\n"
+		"origins = *\n"
+		"origin_missing = allow\n"
+		"[route /vnc/*]\n"
+		"upstream = tokenfile:/etc/passwd\n"
+		"target_allow = 127.0.0.0/8:5900-5999, [::1]/128:22\n"
+		"[route /vnc/exact]\n"
+		"upstream = echo\n");
+	const struct config_route *a, *v;
+
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert(c->listens[0].proxy_protocol);
+	ck_assert(!c->listens[1].proxy_protocol);
+	ck_assert_uint_eq(c->n_trusted_proxies, 3);
+	ck_assert_int_eq(c->real_ip_header, REAL_IP_FORWARDED);
+	ck_assert_uint_eq(c->origins.n, 2);
+	ck_assert_str_eq(c->origins.v[0], "https://app.example.com");
+	ck_assert(c->origin_missing_deny);
+	ck_assert_uint_eq(c->limits.max_connections_per_ip, 4);
+	ck_assert_uint_eq(c->limits.new_connections_rate, 30);
+	ck_assert_uint_eq(c->limits.new_connections_per_ms, 60000);
+	ck_assert_uint_eq(c->limits.new_connections_burst, 9);
+	a = config_find_route(c, "/a", 2);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_str_eq(a->auth_tokens, "/etc/passwd");
+	ck_assert_uint_eq(a->auth_from, AUTH_FROM_BEARER | AUTH_FROM_PROTOCOL);
+	ck_assert_str_eq(a->auth_cookie, "sess");
+	ck_assert_str_eq(a->auth_protocol_prefix, "auth.");
+	ck_assert(a->auth_failure_close);
+	ck_assert_int_eq(a->send_proxy, SEND_PROXY_V2);
+	ck_assert(config_route_origins(c, a)->any);
+	ck_assert(!config_route_origin_missing_deny(c, a));
+	/* prefix routes: longest prefix, exact routes first */
+	v = config_find_route(c, "/vnc/abc", 8);
+	ck_assert_ptr_nonnull(v);
+	ck_assert(v->prefix);
+	ck_assert_int_eq(v->kind, UPSTREAM_TOKENFILE);
+	ck_assert_uint_eq(v->n_target_allow, 2);
+	ck_assert_ptr_eq(config_route_origins(c, v), &c->origins);
+	ck_assert(config_route_origin_missing_deny(c, v));
+	ck_assert_int_eq(config_find_route(c, "/vnc/exact", 10)->kind,
+			 UPSTREAM_ECHO);
+	ck_assert_ptr_null(config_find_route(c, "/vnc", 4));
+	ck_assert_ptr_null(config_find_route(c, "/a/b", 4));
+	config_free(c);
+}
+END_TEST
+
 START_TEST(test_listen_flag_errors)
 {
 	expect_error("[gateway]\nlisten = 127.0.0.1:8443 ssl\n",
 		     "t.ini:2: listen: unknown flag \"ssl\" after the address "
-		     "(known flags: tls)");
+		     "(known flags: tls, proxy_protocol)");
 	expect_error("[gateway]\nlisten = 127.0.0.1:8443 tls tls\n",
 		     "t.ini:2: listen: flag \"tls\" given twice");
 	expect_error("[gateway]\nlisten = 127.0.0.1:8443 TLS\n",
 		     "t.ini:2: listen: unknown flag \"TLS\" after the address "
-		     "(known flags: tls)");
+		     "(known flags: tls, proxy_protocol)");
 	/* the address is still checked */
 	expect_error("[gateway]\nlisten = localhost:8443 tls\n",
 		     "t.ini:2: listen: expected a numeric address like "
@@ -1701,6 +1773,32 @@ START_TEST(test_upstream_tls)
 }
 END_TEST
 
+START_TEST(test_access_defaults)
+{
+	struct config *c = load(BASE);
+	const struct config_route *r;
+
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert_uint_eq(c->n_trusted_proxies, 0);
+	ck_assert_int_eq(c->real_ip_header, REAL_IP_XFF);
+	ck_assert(!c->listens[0].proxy_protocol);
+	ck_assert_uint_eq(c->limits.max_connections_per_ip, 0);
+	ck_assert_uint_eq(c->limits.new_connections_rate, 0);
+	r = &c->routes[0];
+	ck_assert_ptr_null(r->auth_tokens);
+	ck_assert_str_eq(r->auth_cookie, "wsgate_token");
+	ck_assert_str_eq(r->auth_protocol_prefix, "token.");
+	ck_assert_uint_eq(r->auth_from, AUTH_FROM_QUERY | AUTH_FROM_COOKIE |
+						AUTH_FROM_BEARER |
+						AUTH_FROM_PROTOCOL);
+	ck_assert(!r->auth_failure_close);
+	ck_assert_int_eq(r->send_proxy, SEND_PROXY_OFF);
+	ck_assert(!config_route_origin_missing_deny(c, r));
+	ck_assert_uint_eq(config_route_origins(c, r)->n, 0);
+	config_free(c);
+}
+END_TEST
+
 START_TEST(test_upstream_tls_errors)
 {
 	expect_route_error("upstream = tls://echo",
@@ -1744,6 +1842,62 @@ START_TEST(test_upstream_tls_errors)
 	expect_base_error_prefix("[route /r]\nupstream = tls://a.com:1\n"
 				 "upstream_verify = sometimes\n",
 				 "t.ini:7: upstream_verify: expected on/off");
+}
+END_TEST
+
+START_TEST(test_access_keys_invalid)
+{
+	static const struct {
+		const char *snippet, *want;
+	} bad[] = {
+		{"[route /b]\nupstream = echo\norigins = null\n",
+		 "t.ini:7: origins: \"null\" is sent"},
+		{"[route /b]\nupstream = echo\norigins = https://a.example/x\n",
+		 "t.ini:7: origins: expected an origin"},
+		{"[route /b]\nupstream = echo\nauth_tokens = /etc/passwd\n"
+		 "auth_from = header\n",
+		 "t.ini:8: auth_from: expected query, cookie, bearer or protocol"},
+		{"[route /b]\nupstream = echo\nauth_cookie = c\n",
+		 "t.ini:7: auth_cookie: set, but the route has no auth_tokens"},
+		{"[route /b]\nupstream = echo\nauth_tokens = rel/path\n",
+		 "t.ini:7: auth_tokens: path must be absolute"},
+		{"[route /b]\nupstream = echo\n"
+		 "auth_tokens = /nonexistent/wsgate-tokens\n",
+		 "t.ini:7: auth_tokens: cannot read"},
+		{"[route /b]\nupstream = tokenfile:/etc/passwd\n",
+		 "t.ini:5: [route /b]: a tokenfile: upstream needs target_allow"},
+		{"[route /b]\nupstream = tokenfile:/etc/passwd\n"
+		 "target_allow = 10.0.0.0/8\n",
+		 "t.ini:7: target_allow: expected NETWORK:PORTS"},
+		{"[route /b]\nupstream = 127.0.0.1:1\nsend_proxy = v3\n",
+		 "t.ini:7: send_proxy: expected off, v1 or v2"},
+		{"[route /b]\nupstream = echo\nsend_proxy = v1\n",
+		 "t.ini:5: [route /b]: send_proxy needs an upstream"},
+		{"[limits]\nnew_connections_per_ip = 5/d\n",
+		 "t.ini:6: new_connections_per_ip: expected a rate"},
+		{"[route /a*b]\nupstream = echo\n",
+		 "t.ini:5: [route /a*b]: '*' may only end a prefix route"},
+		{"[route /b]\nupstream = 127.0.0.1:1\nsubprotocols = token.x\n"
+		 "auth_tokens = /etc/passwd\n",
+		 "t.ini:5: [route /b]: subprotocol \"token.x\" starts with"},
+		{"[route /b]\nupstream = echo\nauth_failure = maybe\n",
+		 "t.ini:7: auth_failure: expected http or close"},
+		{"[route /b]\nupstream = echo\norigin_missing = perhaps\n",
+		 "t.ini:7: origin_missing: expected allow or deny"},
+	};
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_base_error_prefix(bad[i].snippet, bad[i].want);
+	expect_error("[gateway]\nlisten = 127.0.0.1:9 tcp_fast\n"
+		     "[route /e]\nupstream = echo\n",
+		     "t.ini:2: listen: unknown flag \"tcp_fast\" after the "
+		     "address (known flags: tls, proxy_protocol)");
+	expect_error("[gateway]\nlisten = 127.0.0.1:9\n"
+		     "trusted_proxies = 10.0.0.1/8\n"
+		     "[route /e]\nupstream = echo\n",
+		     "t.ini:3: trusted_proxies: expected a network like "
+		     "10.0.0.0/8 or ::1/128 (no bits set past the prefix), got "
+		     "\"10.0.0.1/8\"");
 }
 END_TEST
 
@@ -1819,6 +1973,9 @@ config_suite(void)
 	tcase_add_test(tc, test_tls_named_errors);
 	tcase_add_test(tc, test_upstream_tls);
 	tcase_add_test(tc, test_upstream_tls_errors);
+	tcase_add_test(tc, test_access_keys_set);
+	tcase_add_test(tc, test_access_defaults);
+	tcase_add_test(tc, test_access_keys_invalid);
 	suite_add_tcase(s, tc);
 	return s;
 }
