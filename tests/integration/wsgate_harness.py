@@ -343,6 +343,10 @@ class Gateway:
                     s = socket.create_connection((HOST, self.port),
                                                  timeout=0.5)
                     s.close()
+                    # the admin listener is bound after the others
+                    if self.admin and not wait_port(self.admin_port, T(10)):
+                        raise TestFailure("admin endpoint not listening on "
+                                          "port %d" % self.admin_port)
                     return self
                 except OSError:
                     time.sleep(0.05)
