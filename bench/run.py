@@ -95,6 +95,17 @@ def rss_kib(pid):
     return total
 
 
+def cpu_seconds(pid):
+    """User + system CPU time of PID (all its threads), in seconds."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick
+
+
 def machine():
     model = cores = "?"
     try:
@@ -144,7 +155,7 @@ class Bench:
         self.args = args
         self.build = os.path.abspath(args.build_dir)
         self.wsload = os.path.join(self.build, "tools", "wsload")
-        self.wsgate = os.path.join(self.build, "src", "wsgate")
+        self.wsgate = args.wsgate or os.path.join(self.build, "src", "wsgate")
         for b in (self.wsload, self.wsgate):
             if not os.access(b, os.X_OK):
                 raise BenchError("%s not built (run make first)" % b)
@@ -263,20 +274,33 @@ class Bench:
                 return dict(kv.split("=", 1) for kv in line[8:].split())
         return None
 
-    def workload(self, target, url_of, name, mode, conns, size, kind, cpu):
+    def workload(self, target, url_of, name, mode, conns, size, kind, cpu,
+                 pid=None):
+        cpu0 = cpu_seconds(pid) if pid else None
         res, err = self.wsload_run(url_of[kind], mode, conns, size, cpu,
                                    self.args.duration)
+        cpu1 = cpu_seconds(pid) if pid else None
         if res is None or err or res.get("errors") != "0":
             self.errors.append("%s / %s: %s" % (target, name,
                                                 err or "no summary line"))
             log("  %-12s %-26s ERROR %s" % (target, name, err))
             return None
+        # The relay's CPU time per unit of work: robust when the machine is
+        # shared, where throughput alone is not.
+        cost = ""
+        if cpu0 is not None and cpu1 is not None:
+            if mode == "echo" and int(res["msgs"]):
+                res["cpu_cost"] = (cpu1 - cpu0) * 1e6 / int(res["msgs"])
+                cost = "  relay CPU %.2f us/msg" % res["cpu_cost"]
+            elif int(res["bytes"]):
+                res["cpu_cost"] = (cpu1 - cpu0) * 1e9 / int(res["bytes"])
+                cost = "  relay CPU %.3f ms/MB" % res["cpu_cost"]  # ns/B
         if mode == "echo":
-            log("  %-12s %-26s %10.0f msg/s  p99 %s us" % (
-                target, name, float(res["rate"]), res["p99_us"]))
+            log("  %-12s %-26s %10.0f msg/s  p99 %s us%s" % (
+                target, name, float(res["rate"]), res["p99_us"], cost))
         else:
-            log("  %-12s %-26s %10.1f MB/s" % (
-                target, name, float(res["bps"]) / 1e6))
+            log("  %-12s %-26s %10.1f MB/s%s" % (
+                target, name, float(res["bps"]) / 1e6, cost))
         return res
 
     def hold(self, target, pid, url, cpu):
@@ -342,7 +366,8 @@ class Bench:
                 try:
                     for name, mode, conns, size, kind in WORKLOADS:
                         results[target][name] = self.workload(
-                            target, urls, name, mode, conns, size, kind, load_cpu)
+                            target, urls, name, mode, conns, size, kind,
+                            load_cpu, pids[0] if pids else None)
                     if (not self.args.skip_hold and pids and
                             target in ("wsgate", "haproxy", "haproxy-64k")):
                         results[target]["hold"] = self.hold(
@@ -382,8 +407,27 @@ def table(results, with_hold):
     return out
 
 
+def cost_table(results):
+    """Relay CPU time per message (echo) or per MB (bulk)."""
+    ts = [t for t in TARGETS if t not in ("direct", "websockify")]
+    out = ["| workload (relay CPU) | " + " | ".join(ts) + " |",
+           "|---" * (len(ts) + 1) + "|"]
+    for w in WORKLOADS:
+        row = []
+        for t in ts:
+            r = results[t].get(w[0])
+            if not r or "cpu_cost" not in r:
+                row.append("n/a")
+            elif w[1] == "echo":
+                row.append("%.1f us/msg" % r["cpu_cost"])
+            else:
+                row.append("%.3f ms/MB" % r["cpu_cost"])
+        out.append("| %s | %s |" % (w[0], " | ".join(row)))
+    return out
+
+
 def ratio(results, a, b, name, key):
-    ra, rb = results[a].get(name), results[b].get(name)
+    ra, rb = results.get(a, {}).get(name), results.get(b, {}).get(name)
     if not ra or not rb or float(rb[key]) == 0:
         return None
     return float(ra[key]) / float(rb[key])
@@ -413,7 +457,7 @@ def goals(results):
     n = "echo 64 B, 100 conns"
     check("%s: wsgate / haproxy msgs/s" % n,
           ratio(results, "wsgate", "haproxy", n, "rate"), 1.0)
-    g, h = results["wsgate"].get(n), results["haproxy"].get(n)
+    g, h = results.get("wsgate", {}).get(n), results.get("haproxy", {}).get(n)
     if g and h:
         ok = int(g["p99_us"]) <= int(h["p99_us"])
         lines.append("- %s: p99 wsgate %s us vs haproxy %s us %s" % (
@@ -421,7 +465,7 @@ def goals(results):
     for n in ("echo 64 B, 1 conn", "echo 64 B, 100 conns"):
         check("%s: wsgate / websockify msgs/s" % n,
               ratio(results, "wsgate", "websockify", n, "rate"), 4.0)
-    hold = results["wsgate"].get("hold")
+    hold = results.get("wsgate", {}).get("hold")
     if hold:
         ok = int(hold["held"]) == HOLD_CONNS and hold["rss_per_conn"] < 3 * KIB
         lines.append("- hold: %s of %d held, %.0f bytes RSS per connection "
@@ -441,8 +485,17 @@ def main():
     ap.add_argument("--runs", default="pinned,workers2")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-hold", action="store_true")
+    ap.add_argument("--targets", default=",".join(TARGETS),
+                    help="a subset of " + ",".join(TARGETS))
+    ap.add_argument("--wsgate", default=None,
+                    help="the wsgate binary (default BUILD/src/wsgate)")
     args = ap.parse_args()
 
+    bad = [t for t in args.targets.split(",") if t not in TARGETS]
+    if bad:
+        print("bench: unknown target(s): %s" % ", ".join(bad), file=sys.stderr)
+        return 2
+    TARGETS[:] = [t for t in TARGETS if t in args.targets.split(",")]
     try:
         b = Bench(args)
     except BenchError as e:
@@ -477,7 +530,7 @@ def main():
             else:
                 print("bench: unknown run %s" % run, file=sys.stderr)
                 return 2
-            tab = table(res, not args.skip_hold)
+            tab = table(res, not args.skip_hold) + [""] + cost_table(res)
             gl = goals(res)
             log("\n".join([""] + tab + [""] + gl + [""]))
             report += ["## " + title, ""] + tab + ["", "Goals (ratios from "

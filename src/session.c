@@ -31,10 +31,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "config.h"
@@ -50,6 +52,8 @@
 #define CLIENT_OUT_CHUNK (64 * 1024)
 /* Largest single read from a socket. */
 #define MAX_SINGLE_READ (64 * 1024)
+/* Largest single write to a socket (libevent's default is 16 KiB). */
+#define MAX_SINGLE_WRITE (256 * 1024)
 
 #define SESSION_STATES(X)                                                      \
 	X(SESSION_HANDSHAKE, "handshake")                                      \
@@ -525,6 +529,59 @@ session_up_close(struct session *s, enum up_close_mode mode)
 	session_maybe_done(s);
 }
 
+/*
+ * libevent 2.1 reads at most 4096 bytes per readable event (buffer.c
+ * EVBUFFER_MAX_READ), whatever max_single_read says: a bulk transfer then
+ * costs a wakeup, an ioctl, a readv and a frame header per 4 KiB.  On a
+ * plain socket, read on into the input buffer's own free space (reserve and
+ * commit: no copy) up to BEV's max_single_read in all, in one readv.  EOF
+ * and errors are left for libevent's next read to report.
+ */
+static void
+session_read_more(struct bufferevent *bev)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t have = evbuffer_get_length(in);
+	ev_ssize_t max = bufferevent_get_max_single_read(bev);
+	struct evbuffer_iovec v[2];
+	struct iovec iov[2];
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	size_t want;
+	ssize_t r;
+	int n;
+
+	if (fd < 0 || max <= 0 || have >= (size_t)max ||
+	    bufferevent_get_underlying(bev) != NULL ||
+	    bufferevent_openssl_get_ssl(bev) != NULL)
+		return;
+	/* The socket bufferevent freezes its input's end between its own
+	   reads; thaw it for ours. */
+	evbuffer_unfreeze(in, 0);
+	want = (size_t)max - have;
+	n = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
+	if (n > 0) {
+		/* The reservation may be larger than asked: read no more. */
+		for (int i = 0; i < n; i++) {
+			if (v[i].iov_len > want)
+				v[i].iov_len = want;
+			want -= v[i].iov_len;
+			iov[i].iov_base = v[i].iov_base;
+			iov[i].iov_len = v[i].iov_len;
+		}
+		r = readv(fd, iov, n);
+		if (r > 0) {
+			for (int i = 0; i < n; i++) {
+				if ((size_t)r < v[i].iov_len)
+					v[i].iov_len = (size_t)r;
+				r -= (ssize_t)v[i].iov_len;
+			}
+			evbuffer_commit_space(in, v, n);
+		}
+		/* else nothing is committed: the reservation lapses */
+	}
+	evbuffer_freeze(in, 0);
+}
+
 /* Stop reading the client until the queue toward the upstream drains. */
 static void
 session_pause_client(struct session *s)
@@ -886,6 +943,7 @@ session_handshake_done(struct session *s)
 		bufferevent_setcb(s->up, session_up_read_cb, session_up_write_cb,
 				  session_up_event_cb, s);
 		bufferevent_set_max_single_read(s->up, cfg->limits.max_frame);
+		bufferevent_set_max_single_write(s->up, MAX_SINGLE_WRITE);
 		s->up_state = UP_CONNECTING;
 		session_arm(s->connect_timer, s->route->connect_timeout_ms);
 		s->conn = upstream_connect(s->srv->base, s->srv->dns, s->route,
@@ -941,10 +999,13 @@ session_client_read_cb(struct bufferevent *bev, void *arg)
 	case SESSION_OPEN:
 		s->last_rx = session_now(s);
 		s->rx_since_ping = 1;
-		if (s->fail_fast)
+		if (s->fail_fast) {
 			evbuffer_drain(in, evbuffer_get_length(in));
-		else
-			session_frames(s);
+			break;
+		}
+		if (!s->close_rcvd && session_can_forward(s))
+			session_read_more(bev);
+		session_frames(s);
 		break;
 	default:
 		/* Rejecting or lingering: discard. */
@@ -1033,6 +1094,10 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 	if (s->close_sent || s->client == NULL) {
 		evbuffer_drain(in, avail);
 		return;
+	}
+	if (session_client_queued(s) < s->srv->cfg->limits.buffer_limit) {
+		session_read_more(bev);
+		avail = send = evbuffer_get_length(in);
 	}
 	if (text) {
 		/* Validate what is new; hold back a partial code point. */
@@ -1238,6 +1303,7 @@ session_start(struct server *srv, evutil_socket_t fd,
 	bufferevent_setcb(s->client, session_client_read_cb,
 			  session_client_write_cb, session_client_event_cb, s);
 	bufferevent_set_max_single_read(s->client, MAX_SINGLE_READ);
+	bufferevent_set_max_single_write(s->client, MAX_SINGLE_WRITE);
 	bufferevent_enable(s->client, EV_READ | EV_WRITE);
 	session_arm(s->timer, cfg->limits.handshake_timeout_ms);
 	log_debug("%s: connected", s->peer);
