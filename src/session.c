@@ -54,6 +54,8 @@
 #define MAX_SINGLE_READ (64 * 1024)
 /* Largest single write to a socket (libevent's default is 16 KiB). */
 #define MAX_SINGLE_WRITE (256 * 1024)
+/* Buffer segments in one direct writev. */
+#define DIRECT_IOV 16
 
 #define SESSION_STATES(X)                                                      \
 	X(SESSION_HANDSHAKE, "handshake")                                      \
@@ -139,6 +141,8 @@ static void session_frames(struct session *s);
 static void session_client_flush(struct session *s);
 static void session_up_close(struct session *s, enum up_close_mode mode);
 static void session_client_drop(struct session *s, bool reset);
+static size_t session_write_now(struct bufferevent *bev, const uint8_t *hdr,
+				size_t hlen, struct evbuffer *src, size_t n);
 
 /* The next session in the server's list. */
 struct session *
@@ -393,9 +397,18 @@ session_client_frame(struct session *s, bool fin, unsigned opcode,
 
 	if (evbuffer_get_length(s->to_client) == 0 &&
 	    evbuffer_get_length(out) < CLIENT_OUT_CHUNK) {
-		evbuffer_add(out, hdr, hlen);
-		if (n > 0)
-			evbuffer_remove_buffer(src, out, n);
+		size_t done = 0;
+		/* Data frames straight out when nothing is queued; a Close
+		   goes through the output, whose drain ends the session. */
+		if (!(opcode & 0x08) && !s->close_sent &&
+		    s->state == SESSION_OPEN)
+			done = session_write_now(s->client, hdr, hlen, src, n);
+		if (done < hlen) {
+			evbuffer_add(out, hdr + done, hlen - done);
+			done = hlen;
+		}
+		if (n > done - hlen)
+			evbuffer_remove_buffer(src, out, n - (done - hlen));
 	} else {
 		evbuffer_add(s->to_client, hdr, hlen);
 		if (n > 0)
@@ -529,13 +542,67 @@ session_up_close(struct session *s, enum up_close_mode mode)
 	session_maybe_done(s);
 }
 
+/* True for a bufferevent straight on a socket (not TLS, not a filter):
+   the only kind the data path may read or write behind libevent's back. */
+static bool
+session_is_plain_socket(struct bufferevent *bev)
+{
+	return bufferevent_getfd(bev) >= 0 &&
+	       bufferevent_get_underlying(bev) == NULL &&
+	       bufferevent_openssl_get_ssl(bev) == NULL;
+}
+
+/*
+ * Write HDR (HLEN bytes, may be 0) and the first N bytes of SRC straight to
+ * BEV's socket when nothing is queued in BEV's output, in one writev.
+ * Queuing instead costs two epoll_ctl calls (EPOLLOUT on, then off) and a
+ * loop pass per message, which is most of a small echo's cost.  Drains
+ * what was written of SRC; returns the bytes written in all (0 on EAGAIN
+ * or an error: libevent's own write reports errors).
+ */
+static size_t
+session_write_now(struct bufferevent *bev, const uint8_t *hdr, size_t hlen,
+		  struct evbuffer *src, size_t n)
+{
+	struct evbuffer_iovec v[DIRECT_IOV];
+	struct iovec iov[DIRECT_IOV + 1];
+	int k = 0, nv = 0;
+	size_t left = n;
+	ssize_t w;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0 ||
+	    !session_is_plain_socket(bev))
+		return 0;
+	if (hlen > 0) {
+		iov[k].iov_base = (void *)hdr;
+		iov[k++].iov_len = hlen;
+	}
+	if (n > 0)
+		nv = evbuffer_peek(src, (ev_ssize_t)n, NULL, v, DIRECT_IOV);
+	for (int i = 0; i < nv && i < DIRECT_IOV && left > 0; i++) {
+		size_t l = v[i].iov_len < left ? v[i].iov_len : left;
+		iov[k].iov_base = v[i].iov_base;
+		iov[k++].iov_len = l;
+		left -= l;
+	}
+	if (k == 0)
+		return 0;
+	w = writev(bufferevent_getfd(bev), iov, k);
+	if (w <= 0)
+		return 0;
+	if ((size_t)w > hlen)
+		evbuffer_drain(src, (size_t)w - hlen);
+	return (size_t)w;
+}
+
 /*
  * libevent 2.1 reads at most 4096 bytes per readable event (buffer.c
  * EVBUFFER_MAX_READ), whatever max_single_read says: a bulk transfer then
  * costs a wakeup, an ioctl, a readv and a frame header per 4 KiB.  On a
  * plain socket, read on into the input buffer's own free space (reserve and
- * commit: no copy) up to BEV's max_single_read in all, in one readv.  EOF
- * and errors are left for libevent's next read to report.
+ * commit: no copy) up to BEV's max_single_read in all, in one readv, when
+ * libevent's read came back full.  EOF and errors are left for libevent's
+ * next read to report.
  */
 static void
 session_read_more(struct bufferevent *bev)
@@ -550,9 +617,9 @@ session_read_more(struct bufferevent *bev)
 	ssize_t r;
 	int n;
 
-	if (fd < 0 || max <= 0 || have >= (size_t)max ||
-	    bufferevent_get_underlying(bev) != NULL ||
-	    bufferevent_openssl_get_ssl(bev) != NULL)
+	/* Less than libevent's 4096 read: it took all there was. */
+	if (max <= 0 || have < 4096 || have >= (size_t)max ||
+	    !session_is_plain_socket(bev))
 		return;
 	/* The socket bufferevent freezes its input's end between its own
 	   reads; thaw it for ours. */
@@ -692,10 +759,14 @@ session_data(struct session *s, struct evbuffer *in, const struct ws_event *ev)
 		return;
 	}
 	if (s->up != NULL && (s->up_state == UP_CONNECTING ||
-			      s->up_state == UP_OPEN))
-		evbuffer_remove_buffer(in, bufferevent_get_output(s->up),
-				       ev->len);
-	else
+			      s->up_state == UP_OPEN)) {
+		size_t done = 0;
+		if (s->up_state == UP_OPEN && ev->len > 0)
+			done = session_write_now(s->up, NULL, 0, in, ev->len);
+		if (ev->len > done)
+			evbuffer_remove_buffer(in, bufferevent_get_output(s->up),
+					       ev->len - done);
+	} else
 		evbuffer_drain(in, ev->len);
 }
 
