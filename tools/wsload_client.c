@@ -176,6 +176,8 @@ conn_close(struct client *cl, struct conn *c)
 }
 
 /* C failed: count it, remember the first reason, close it. */
+static void conn_fail(struct client *cl, struct conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 static void
 conn_fail(struct client *cl, struct conn *c, const char *fmt, ...)
 {
