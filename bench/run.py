@@ -40,7 +40,8 @@ import time
 
 HOLD_CONNS = 9900
 KIB = 1024
-PROC_TIMEOUT_PAD = 60  # seconds beyond a workload's own bounds
+PROC_TIMEOUT_PAD = 60
+NOTES_MARK = "<!-- Notes below this line are kept"  # seconds beyond a workload's own bounds
 
 WORKLOADS = [
     # name, wsload mode, connections, size, upstream kind
@@ -546,8 +547,17 @@ def main():
                "while all are up (websockify forks a process per connection: "
                "not held).", ""]
     if args.out:
+        # hand-written notes after the marker survive a new run
+        notes = ""
+        try:
+            with open(args.out) as f:
+                old = f.read()
+            if NOTES_MARK in old:
+                notes = "\n" + old[old.index(NOTES_MARK):]
+        except OSError:
+            pass
         with open(args.out, "w") as f:
-            f.write("\n".join(report))
+            f.write("\n".join(report) + notes)
         log("bench: wrote %s" % args.out)
     if b.errors:
         print("bench: %d workload(s) failed:\n  %s" % (
