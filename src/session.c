@@ -46,6 +46,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -75,6 +76,10 @@
 #define CLIENT_OUT_CHUNK (64 * 1024)
 /* Largest single read from a socket. */
 #define MAX_SINGLE_READ (64 * 1024)
+/* Largest single write to a socket (libevent's default is 16 KiB). */
+#define MAX_SINGLE_WRITE (256 * 1024)
+/* Buffer segments in one direct writev. */
+#define DIRECT_IOV 16
 
 #define SESSION_STATES(X)                                                      \
 	X(SESSION_HANDSHAKE, "handshake")                                      \
@@ -182,6 +187,8 @@ static void session_client_drop(struct session *s, bool reset);
 static void session_up_free(struct session *s, bool notify);
 static void session_up_failed(struct session *s, enum upstream_failure f,
 			      int err);
+static size_t session_write_now(struct bufferevent *bev, const uint8_t *hdr,
+				size_t hlen, struct evbuffer *src, size_t n);
 
 /* The next session in the server's list. */
 struct session *
@@ -505,9 +512,18 @@ session_client_frame(struct session *s, bool fin, unsigned opcode,
 
 	if (evbuffer_get_length(s->to_client) == 0 &&
 	    evbuffer_get_length(out) < CLIENT_OUT_CHUNK) {
-		evbuffer_add(out, hdr, hlen);
-		if (n > 0)
-			evbuffer_remove_buffer(src, out, n);
+		size_t done = 0;
+		/* Data frames straight out when nothing is queued; a Close
+		   goes through the output, whose drain ends the session. */
+		if (!(opcode & 0x08) && !s->close_sent &&
+		    s->state == SESSION_OPEN)
+			done = session_write_now(s->client, hdr, hlen, src, n);
+		if (done < hlen) {
+			evbuffer_add(out, hdr + done, hlen - done);
+			done = hlen;
+		}
+		if (n > done - hlen)
+			evbuffer_remove_buffer(src, out, n - (done - hlen));
 	} else {
 		evbuffer_add(s->to_client, hdr, hlen);
 		if (n > 0)
@@ -653,6 +669,113 @@ session_up_free(struct session *s, bool notify)
 	session_maybe_done(s);
 }
 
+/* True for a bufferevent straight on a socket (not TLS, not a filter):
+   the only kind the data path may read or write behind libevent's back. */
+static bool
+session_is_plain_socket(struct bufferevent *bev)
+{
+	return bufferevent_getfd(bev) >= 0 &&
+	       bufferevent_get_underlying(bev) == NULL &&
+	       bufferevent_openssl_get_ssl(bev) == NULL;
+}
+
+/*
+ * Write HDR (HLEN bytes, may be 0) and the first N bytes of SRC straight to
+ * BEV's socket when nothing is queued in BEV's output, in one writev.
+ * Queuing instead costs two epoll_ctl calls (EPOLLOUT on, then off) and a
+ * loop pass per message, which is most of a small echo's cost.  Drains
+ * what was written of SRC; returns the bytes written in all (0 on EAGAIN
+ * or an error: libevent's own write reports errors).
+ */
+static size_t
+session_write_now(struct bufferevent *bev, const uint8_t *hdr, size_t hlen,
+		  struct evbuffer *src, size_t n)
+{
+	struct evbuffer_iovec v[DIRECT_IOV];
+	struct iovec iov[DIRECT_IOV + 1];
+	int k = 0, nv = 0;
+	size_t left = n;
+	ssize_t w;
+
+	if (evbuffer_get_length(bufferevent_get_output(bev)) > 0 ||
+	    !session_is_plain_socket(bev))
+		return 0;
+	if (hlen > 0) {
+		iov[k].iov_base = (void *)hdr;
+		iov[k++].iov_len = hlen;
+	}
+	if (n > 0)
+		nv = evbuffer_peek(src, (ev_ssize_t)n, NULL, v, DIRECT_IOV);
+	for (int i = 0; i < nv && i < DIRECT_IOV && left > 0; i++) {
+		size_t l = v[i].iov_len < left ? v[i].iov_len : left;
+		iov[k].iov_base = v[i].iov_base;
+		iov[k++].iov_len = l;
+		left -= l;
+	}
+	if (k == 0)
+		return 0;
+	w = writev(bufferevent_getfd(bev), iov, k);
+	if (w <= 0)
+		return 0;
+	if ((size_t)w > hlen)
+		evbuffer_drain(src, (size_t)w - hlen);
+	return (size_t)w;
+}
+
+/*
+ * libevent 2.1 reads at most 4096 bytes per readable event (buffer.c
+ * EVBUFFER_MAX_READ), whatever max_single_read says: a bulk transfer then
+ * costs a wakeup, an ioctl, a readv and a frame header per 4 KiB.  On a
+ * plain socket, read on into the input buffer's own free space (reserve and
+ * commit: no copy) up to BEV's max_single_read in all, in one readv, when
+ * libevent's read came back full.  EOF and errors are left for libevent's
+ * next read to report.
+ */
+static void
+session_read_more(struct bufferevent *bev)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t have = evbuffer_get_length(in);
+	ev_ssize_t max = bufferevent_get_max_single_read(bev);
+	struct evbuffer_iovec v[2];
+	struct iovec iov[2];
+	evutil_socket_t fd = bufferevent_getfd(bev);
+	size_t want;
+	ssize_t r;
+	int n;
+
+	/* Less than libevent's 4096 read: it took all there was. */
+	if (max <= 0 || have < 4096 || have >= (size_t)max ||
+	    !session_is_plain_socket(bev))
+		return;
+	/* The socket bufferevent freezes its input's end between its own
+	   reads; thaw it for ours. */
+	evbuffer_unfreeze(in, 0);
+	want = (size_t)max - have;
+	n = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
+	if (n > 0) {
+		/* The reservation may be larger than asked: read no more. */
+		for (int i = 0; i < n; i++) {
+			if (v[i].iov_len > want)
+				v[i].iov_len = want;
+			want -= v[i].iov_len;
+			iov[i].iov_base = v[i].iov_base;
+			iov[i].iov_len = v[i].iov_len;
+		}
+		r = readv(fd, iov, n);
+		if (r > 0) {
+			for (int i = 0; i < n; i++) {
+				if ((size_t)r < v[i].iov_len)
+					v[i].iov_len = (size_t)r;
+				r -= (ssize_t)v[i].iov_len;
+			}
+			evbuffer_commit_space(in, v, n);
+		}
+		/* else nothing is committed: the reservation lapses */
+	}
+	evbuffer_freeze(in, 0);
+}
+
 /* Stop reading the client until the queue toward the upstream drains. */
 static void
 session_pause_client(struct session *s)
@@ -770,10 +893,14 @@ session_data(struct session *s, struct evbuffer *in, const struct ws_event *ev)
 		return;
 	}
 	if (s->up != NULL && (s->up_state == UP_CONNECTING ||
-			      s->up_state == UP_OPEN))
-		evbuffer_remove_buffer(in, bufferevent_get_output(s->up),
-				       ev->len);
-	else
+			      s->up_state == UP_OPEN)) {
+		size_t done = 0;
+		if (s->up_state == UP_OPEN && ev->len > 0)
+			done = session_write_now(s->up, NULL, 0, in, ev->len);
+		if (ev->len > done)
+			evbuffer_remove_buffer(in, bufferevent_get_output(s->up),
+					       ev->len - done);
+	} else
 		evbuffer_drain(in, ev->len);
 }
 
@@ -1121,6 +1248,7 @@ session_handshake_done(struct session *s)
 		bufferevent_set_max_single_read(s->up, cfg->limits.max_frame);
 		if (s->route->send_proxy != SEND_PROXY_OFF)
 			session_send_proxy_header(s);
+		bufferevent_set_max_single_write(s->up, MAX_SINGLE_WRITE);
 		s->up_state = UP_CONNECTING;
 		gettimeofday(&s->connect_start, NULL);
 		session_arm(s->connect_timer, s->route->connect_timeout_ms);
@@ -1233,10 +1361,13 @@ session_client_read_cb(struct bufferevent *bev, void *arg)
 	case SESSION_OPEN:
 		s->last_rx = session_now(s);
 		s->rx_since_ping = 1;
-		if (s->fail_fast)
+		if (s->fail_fast) {
 			evbuffer_drain(in, evbuffer_get_length(in));
-		else
-			session_frames(s);
+			break;
+		}
+		if (!s->close_rcvd && session_can_forward(s))
+			session_read_more(bev);
+		session_frames(s);
 		break;
 	default:
 		/* Rejecting or lingering: discard. */
@@ -1396,6 +1527,10 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 	if (s->close_sent || s->client == NULL) {
 		evbuffer_drain(in, avail);
 		return;
+	}
+	if (session_client_queued(s) < s->srv->cfg->limits.buffer_limit) {
+		session_read_more(bev);
+		avail = send = evbuffer_get_length(in);
 	}
 	if (text) {
 		/* Validate what is new; hold back a partial code point. */
@@ -1750,6 +1885,7 @@ session_start(struct server *srv, const struct config_listen *cl,
 	bufferevent_setcb(s->client, session_client_read_cb,
 			  session_client_write_cb, session_client_event_cb, s);
 	bufferevent_set_max_single_read(s->client, MAX_SINGLE_READ);
+	bufferevent_set_max_single_write(s->client, MAX_SINGLE_WRITE);
 	bufferevent_enable(s->client, EV_READ | EV_WRITE);
 	session_arm(s->timer, cfg->limits.handshake_timeout_ms);
 	log_debug("%s: connected", s->peer);

@@ -1,0 +1,570 @@
+#!/usr/bin/python3
+"""
+bench/run.py - wsgate side by side with the limit and with other relays, in
+one run on this machine, with tools/wsload driving every one of them.
+
+Targets (each in front of the same wsload --serve upstreams):
+  direct       tcp:// straight to the upstream: the limit
+  haproxy      HAProxy "mode tcp", default buffers (Debian package haproxy)
+  haproxy-64k  the same with tune.bufsize 65536
+  websockify   Debian's websockify (Python; a process per connection)
+  wsgate       this gateway
+
+Workloads: echo of 64-byte messages at 1 and 100 connections; bulk upload
+and download of 64 KiB messages at 1 and 8 connections; 9,900 idle
+connections held with pings, with the relay's VmRSS growth per connection.
+
+Run 1 ("pinned"): each relay pinned to CPU 0 with one worker/thread, load
+generator and upstreams on CPU 1.  Run 2 ("workers2"): relays unpinned with
+two workers (wsgate's `workers` key, only if `wsgate -t` accepts it) or two
+threads (HAProxy nbthread 2).  Every workload is bounded in time; the
+script exits 1 if any workload reported an error.
+
+  bench/run.py --build-dir BUILD [--out docs/PERFORMANCE.md] [--duration 5]
+               [--runs pinned,workers2] [--skip-hold]
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HOLD_CONNS = 9900
+KIB = 1024
+PROC_TIMEOUT_PAD = 60
+NOTES_MARK = "<!-- Notes below this line are kept"  # seconds beyond a workload's own bounds
+
+WORKLOADS = [
+    # name, wsload mode, connections, size, upstream kind
+    ("echo 64 B, 1 conn", "echo", 1, 64, "echo"),
+    ("echo 64 B, 100 conns", "echo", 100, 64, "echo"),
+    ("upload 64 KiB, 1 conn", "upload", 1, 65536, "sink"),
+    ("upload 64 KiB, 8 conns", "upload", 8, 65536, "sink"),
+    ("download 64 KiB, 1 conn", "download", 1, 65536, "source"),
+    ("download 64 KiB, 8 conns", "download", 8, 65536, "source"),
+]
+TARGETS = ["direct", "wsgate", "haproxy", "haproxy-64k", "websockify"]
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise BenchError("nothing listening on port %d after %.0f s" % (port, timeout))
+
+
+def raise_nofile():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
+
+
+def rss_kib(pid):
+    total = 0
+    # a relay may fork (websockify): count the process only, as documented
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                total = int(line.split()[1])
+    return total
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of PID (all its threads), in seconds."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / tick
+
+
+def machine():
+    model = cores = "?"
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True,
+                             timeout=10).stdout
+        for line in out.splitlines():
+            k, _, v = line.partition(":")
+            if k.strip() == "Model name":
+                model = v.strip()
+            elif k.strip() == "CPU(s)":
+                cores = v.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "%s, %s CPUs, Linux %s" % (model, cores, platform.release())
+
+
+class Procs:
+    """Processes this script started; stopped in reverse order."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, name, argv, cpu=None, **kw):
+        if cpu is not None:
+            argv = ["taskset", "-c", str(cpu)] + argv
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, **kw)
+        self.procs.append((name, p))
+        return p
+
+    def stop(self, p, timeout=10):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+        self.procs = [(n, q) for n, q in self.procs if q is not p]
+
+    def stop_all(self):
+        for _, p in reversed(list(self.procs)):
+            self.stop(p)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.build = os.path.abspath(args.build_dir)
+        self.wsload = os.path.join(self.build, "tools", "wsload")
+        self.wsgate = args.wsgate or os.path.join(self.build, "src", "wsgate")
+        for b in (self.wsload, self.wsgate):
+            if not os.access(b, os.X_OK):
+                raise BenchError("%s not built (run make first)" % b)
+        for tool in ("haproxy", "websockify", "taskset"):
+            if shutil.which(tool) is None:
+                raise BenchError("%s not found: apt-get install -y %s" % (
+                    tool, {"taskset": "util-linux"}.get(tool, tool)))
+        self.dir = tempfile.mkdtemp(prefix="wsgate-bench-")
+        self.procs = Procs()
+        self.errors = []
+        self.nofile = raise_nofile()
+
+    # ---- upstreams and relays
+    def start_upstreams(self, cpu):
+        self.up = {}
+        for kind in ("echo", "sink", "source"):
+            p = self.procs.start(
+                "up-" + kind,
+                [self.wsload, "--serve", kind, "0", "--duration", "7200"],
+                cpu=cpu, stdout=subprocess.PIPE, text=True)
+            line = p.stdout.readline()
+            m = re.search(r":(\d+)$", line.strip())
+            if not m:
+                raise BenchError("wsload --serve %s said %r" % (kind, line))
+            self.up[kind] = int(m.group(1))
+
+    def workers_supported(self):
+        conf = os.path.join(self.dir, "probe.ini")
+        with open(conf, "w") as f:
+            f.write("[gateway]\nlisten = 127.0.0.1:1\nworkers = 2\n")
+        r = subprocess.run([self.wsgate, "-t", "-c", conf],
+                           capture_output=True, timeout=30)
+        return r.returncode == 0
+
+    def start_wsgate(self, cpu, workers):
+        port = free_port()
+        conf = os.path.join(self.dir, "wsgate.ini")
+        lines = ["[gateway]", "listen = 127.0.0.1:%d" % port,
+                 "max_connections = 19000", "access_log = off",
+                 "log_level = warn"]
+        if workers:
+            lines.append("workers = %d" % workers)
+        lines += ["", "[limits]", "handshake_timeout = 60s", ""]
+        for kind in ("echo", "sink", "source"):
+            lines += ["[route /%s]" % kind,
+                      "upstream = 127.0.0.1:%d" % self.up[kind], ""]
+        with open(conf, "w") as f:
+            f.write("\n".join(lines))
+        p = self.procs.start("wsgate", [self.wsgate, "-c", conf], cpu=cpu,
+                             stderr=open(os.path.join(self.dir, "wsgate.log"), "w"))
+        wait_port(port)
+        urls = {k: "ws://127.0.0.1:%d/%s" % (port, k) for k in self.up}
+        return p, urls
+
+    def start_haproxy(self, cpu, threads, bufsize):
+        ports = {k: free_port() for k in self.up}
+        conf = os.path.join(self.dir, "haproxy-%s.cfg" % (bufsize or "default"))
+        lines = ["global", "    maxconn 9950", "    nbthread %d" % threads]
+        if bufsize:
+            lines.append("    tune.bufsize %d" % bufsize)
+        lines += ["defaults", "    mode tcp", "    timeout connect 5s",
+                  "    timeout client 120s", "    timeout server 120s",
+                  "    maxconn 9950", ""]
+        for k, port in ports.items():
+            lines += ["listen %s" % k, "    bind 127.0.0.1:%d" % port,
+                      "    server up 127.0.0.1:%d" % self.up[k], ""]
+        with open(conf, "w") as f:
+            f.write("\n".join(lines))
+        p = self.procs.start("haproxy", ["haproxy", "-db", "-f", conf],
+                             cpu=cpu, stdout=subprocess.DEVNULL,
+                             stderr=open(conf + ".log", "w"))
+        for port in ports.values():
+            wait_port(port)
+        urls = {k: "tcp://127.0.0.1:%d" % port for k, port in ports.items()}
+        return p, urls
+
+    def start_websockify(self, cpu):
+        procs, urls = [], {}
+        for k in self.up:
+            port = free_port()
+            p = self.procs.start(
+                "websockify-" + k,
+                ["websockify", "127.0.0.1:%d" % port,
+                 "127.0.0.1:%d" % self.up[k]],
+                cpu=cpu, stdout=subprocess.DEVNULL,
+                stderr=open(os.path.join(self.dir, "websockify-%s.log" % k), "w"))
+            procs.append(p)
+            urls[k] = "ws://127.0.0.1:%d/" % port
+        for u in urls.values():
+            wait_port(int(re.search(r":(\d+)/", u).group(1)))
+        return procs, urls
+
+    # ---- running wsload
+    def wsload_run(self, url, mode, conns, size, cpu, duration, extra=(),
+                   background=False):
+        # without -q in the background: the hold waits for wsload's
+        # "N of M connections up" line on stderr
+        argv = [self.wsload] + ([] if background else ["-q"]) + ["-m", mode, "-c", str(conns), "-s",
+                str(size), "-d", str(duration), "-t", "30"] + list(extra) + [url]
+        if cpu is not None:
+            argv = ["taskset", "-c", str(cpu)] + argv
+        if background:
+            return subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True,
+                               timeout=duration + PROC_TIMEOUT_PAD)
+        except subprocess.TimeoutExpired:
+            return None, "timed out"
+        return self.parse(r.stdout), r.stderr.strip() if r.returncode else ""
+
+    @staticmethod
+    def parse(out):
+        for line in out.splitlines():
+            if line.startswith("wsload: mode="):
+                return dict(kv.split("=", 1) for kv in line[8:].split())
+        return None
+
+    def workload(self, target, url_of, name, mode, conns, size, kind, cpu,
+                 pid=None):
+        cpu0 = cpu_seconds(pid) if pid else None
+        res, err = self.wsload_run(url_of[kind], mode, conns, size, cpu,
+                                   self.args.duration)
+        cpu1 = cpu_seconds(pid) if pid else None
+        if res is None or err or res.get("errors") != "0":
+            self.errors.append("%s / %s: %s" % (target, name,
+                                                err or "no summary line"))
+            log("  %-12s %-26s ERROR %s" % (target, name, err))
+            return None
+        # The relay's CPU time per unit of work: robust when the machine is
+        # shared, where throughput alone is not.
+        cost = ""
+        if cpu0 is not None and cpu1 is not None:
+            if mode == "echo" and int(res["msgs"]):
+                res["cpu_cost"] = (cpu1 - cpu0) * 1e6 / int(res["msgs"])
+                cost = "  relay CPU %.2f us/msg" % res["cpu_cost"]
+            elif int(res["bytes"]):
+                res["cpu_cost"] = (cpu1 - cpu0) * 1e9 / int(res["bytes"])
+                cost = "  relay CPU %.3f ms/MB" % res["cpu_cost"]  # ns/B
+        if mode == "echo":
+            log("  %-12s %-26s %10.0f msg/s  p99 %s us%s" % (
+                target, name, float(res["rate"]), res["p99_us"], cost))
+        else:
+            log("  %-12s %-26s %10.1f MB/s%s" % (
+                target, name, float(res["bps"]) / 1e6, cost))
+        return res
+
+    def hold(self, target, pid, url, cpu):
+        """Hold HOLD_CONNS connections; VmRSS growth of PID per connection."""
+        before = rss_kib(pid)
+        dur = self.args.hold_duration
+        p = self.wsload_run(url, "hold", HOLD_CONNS, 8, cpu, dur,
+                            extra=["-i", "5", "-w", "200"], background=True)
+        # wsload says "N of M connections up" on stderr when the hold starts
+        deadline = time.monotonic() + 120
+        up_line = ""
+        while time.monotonic() < deadline:
+            line = p.stderr.readline()
+            if not line:
+                break
+            if "connections up" in line:
+                up_line = line.strip()
+                break
+        rss = None
+        if up_line:
+            time.sleep(min(3.0, dur / 2))
+            rss = rss_kib(pid)
+        try:
+            out, errout = p.communicate(timeout=dur + PROC_TIMEOUT_PAD)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, errout = p.communicate()
+        res = self.parse(out)
+        if res is None or p.returncode != 0 or rss is None:
+            self.errors.append("%s / hold: %s" % (
+                target, (errout or "no summary").strip().splitlines()[-1:]))
+            log("  %-12s hold %d: ERROR %s" % (target, HOLD_CONNS, errout.strip()[-300:]))
+            return None
+        res["rss_per_conn"] = (rss - before) * KIB / HOLD_CONNS
+        log("  %-12s hold %d: held %s, %.0f bytes RSS per connection" % (
+            target, HOLD_CONNS, res["held"], res["rss_per_conn"]))
+        time.sleep(2)  # let the sockets go before the next target
+        return res
+
+    # ---- one run: all targets, all workloads
+    def run(self, label, relay_cpu, load_cpu, workers):
+        log("== run %s: relay CPU %s, load CPU %s, workers %s" % (
+            label, relay_cpu if relay_cpu is not None else "any",
+            load_cpu if load_cpu is not None else "any", workers))
+        self.start_upstreams(load_cpu)
+        results = {t: {} for t in TARGETS}
+        try:
+            for target in TARGETS:
+                pids = []
+                if target == "direct":
+                    urls = {k: "tcp://127.0.0.1:%d" % p for k, p in self.up.items()}
+                    procs = []
+                elif target == "wsgate":
+                    p, urls = self.start_wsgate(relay_cpu, workers if label != "pinned" else 0)
+                    procs, pids = [p], [p.pid]
+                elif target.startswith("haproxy"):
+                    p, urls = self.start_haproxy(
+                        relay_cpu, 1 if label == "pinned" else workers,
+                        65536 if target == "haproxy-64k" else None)
+                    procs, pids = [p], [p.pid]
+                else:
+                    procs, urls = self.start_websockify(relay_cpu)
+                try:
+                    for name, mode, conns, size, kind in WORKLOADS:
+                        results[target][name] = self.workload(
+                            target, urls, name, mode, conns, size, kind,
+                            load_cpu, pids[0] if pids else None)
+                    if (not self.args.skip_hold and pids and
+                            target in ("wsgate", "haproxy", "haproxy-64k")):
+                        results[target]["hold"] = self.hold(
+                            target, pids[0], urls["echo"], load_cpu)
+                finally:
+                    for p in procs:
+                        self.procs.stop(p)
+        finally:
+            self.procs.stop_all()
+        return results
+
+
+def fmt_cell(res, name):
+    if res is None:
+        return "error"
+    if name == "hold":
+        return "%s held, %.0f B/conn" % (res["held"], res["rss_per_conn"])
+    if res["mode"] == "echo":
+        return "%.0f/s, p99 %s us" % (float(res["rate"]), res["p99_us"])
+    return "%.0f MB/s" % (float(res["bps"]) / 1e6)
+
+
+def table(results, with_hold):
+    names = [w[0] for w in WORKLOADS] + (["hold"] if with_hold else [])
+    out = ["| workload | " + " | ".join(TARGETS) + " |",
+           "|---" * (len(TARGETS) + 1) + "|"]
+    for n in names:
+        row = []
+        for t in TARGETS:
+            if n not in results[t]:
+                row.append("n/a")
+            else:
+                row.append(fmt_cell(results[t][n], n))
+        label = ("hold %d idle conns (pings), relay RSS" % HOLD_CONNS
+                 if n == "hold" else n)
+        out.append("| %s | %s |" % (label, " | ".join(row)))
+    return out
+
+
+def cost_table(results):
+    """Relay CPU time per message (echo) or per MB (bulk)."""
+    ts = [t for t in TARGETS if t not in ("direct", "websockify")]
+    out = ["| workload (relay CPU) | " + " | ".join(ts) + " |",
+           "|---" * (len(ts) + 1) + "|"]
+    for w in WORKLOADS:
+        row = []
+        for t in ts:
+            r = results[t].get(w[0])
+            if not r or "cpu_cost" not in r:
+                row.append("n/a")
+            elif w[1] == "echo":
+                row.append("%.1f us/msg" % r["cpu_cost"])
+            else:
+                row.append("%.3f ms/MB" % r["cpu_cost"])
+        out.append("| %s | %s |" % (w[0], " | ".join(row)))
+    return out
+
+
+def ratio(results, a, b, name, key):
+    ra, rb = results.get(a, {}).get(name), results.get(b, {}).get(name)
+    if not ra or not rb or float(rb[key]) == 0:
+        return None
+    return float(ra[key]) / float(rb[key])
+
+
+def goals(results):
+    """The issue's goals as lines "goal: measured -> met/missed"."""
+    lines = []
+
+    def check(text, value, want, fmt="%.2fx"):
+        if value is None:
+            lines.append("- %s: not measured" % text)
+            return
+        ok = value >= want
+        lines.append("- %s: %s (goal >= %s) %s" % (
+            text, fmt % value, fmt % want, "met" if ok else "MISSED"))
+
+    for w in WORKLOADS:
+        name, mode = w[0], w[1]
+        if mode in ("upload", "download"):
+            check("%s: wsgate / haproxy-64k" % name,
+                  ratio(results, "wsgate", "haproxy-64k", name, "bps"), 1.0)
+            check("%s: wsgate / haproxy default" % name,
+                  ratio(results, "wsgate", "haproxy", name, "bps"), 1.5)
+            check("%s: wsgate / websockify" % name,
+                  ratio(results, "wsgate", "websockify", name, "bps"), 4.0)
+    n = "echo 64 B, 100 conns"
+    check("%s: wsgate / haproxy msgs/s" % n,
+          ratio(results, "wsgate", "haproxy", n, "rate"), 1.0)
+    g, h = results.get("wsgate", {}).get(n), results.get("haproxy", {}).get(n)
+    if g and h:
+        ok = int(g["p99_us"]) <= int(h["p99_us"])
+        lines.append("- %s: p99 wsgate %s us vs haproxy %s us %s" % (
+            n, g["p99_us"], h["p99_us"], "met" if ok else "MISSED"))
+    for n in ("echo 64 B, 1 conn", "echo 64 B, 100 conns"):
+        check("%s: wsgate / websockify msgs/s" % n,
+              ratio(results, "wsgate", "websockify", n, "rate"), 4.0)
+    hold = results.get("wsgate", {}).get("hold")
+    if hold:
+        ok = int(hold["held"]) == HOLD_CONNS and hold["rss_per_conn"] < 3 * KIB
+        lines.append("- hold: %s of %d held, %.0f bytes RSS per connection "
+                     "(goal: all, < 3072) %s" % (
+                         hold["held"], HOLD_CONNS, hold["rss_per_conn"],
+                         "met" if ok else "MISSED"))
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    ap.add_argument("--build-dir", default=".")
+    ap.add_argument("--out", default=None,
+                    help="write the report here (e.g. docs/PERFORMANCE.md)")
+    ap.add_argument("--duration", type=float, default=5.0)
+    ap.add_argument("--hold-duration", type=float, default=12.0)
+    ap.add_argument("--runs", default="pinned,workers2")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--skip-hold", action="store_true")
+    ap.add_argument("--targets", default=",".join(TARGETS),
+                    help="a subset of " + ",".join(TARGETS))
+    ap.add_argument("--wsgate", default=None,
+                    help="the wsgate binary (default BUILD/src/wsgate)")
+    args = ap.parse_args()
+
+    bad = [t for t in args.targets.split(",") if t not in TARGETS]
+    if bad:
+        print("bench: unknown target(s): %s" % ", ".join(bad), file=sys.stderr)
+        return 2
+    TARGETS[:] = [t for t in TARGETS if t in args.targets.split(",")]
+    try:
+        b = Bench(args)
+    except BenchError as e:
+        print("bench: %s" % e, file=sys.stderr)
+        return 2
+    if (os.cpu_count() or 1) < 2:
+        print("bench: needs 2 CPUs (relay on one, load on the other)",
+              file=sys.stderr)
+        return 2
+    report = ["# wsgate performance", "",
+              "Measured by `bench/run.py` (`make bench-full`) on %s, %s." % (
+                  machine(), datetime.date.today().isoformat()),
+              "Every figure in a table comes from the same run; compare "
+              "within a table, not across machines.", ""]
+    try:
+        for run in [r for r in args.runs.split(",") if r]:
+            if run == "pinned":
+                res = b.run("pinned", 0, 1, 1)
+                title = ("Relay pinned to CPU 0, one worker (HAProxy nbthread 1); "
+                         "wsload and the upstreams on CPU 1")
+            elif run == "workers2":
+                if not b.workers_supported():
+                    log("== run workers2 skipped: wsgate -t does not accept "
+                        "`workers` yet")
+                    report += ["## workers = %d, unpinned" % args.workers, "",
+                               "Not run: this wsgate does not have the "
+                               "`workers` key yet.", ""]
+                    continue
+                res = b.run("workers2", None, None, args.workers)
+                title = ("workers = %d (HAProxy nbthread %d), nothing pinned" % (
+                    args.workers, args.workers))
+            else:
+                print("bench: unknown run %s" % run, file=sys.stderr)
+                return 2
+            tab = table(res, not args.skip_hold) + [""] + cost_table(res)
+            gl = goals(res)
+            log("\n".join([""] + tab + [""] + gl + [""]))
+            report += ["## " + title, ""] + tab + ["", "Goals (ratios from "
+                                                   "this run):", ""] + gl + [""]
+    finally:
+        b.procs.stop_all()
+        shutil.rmtree(b.dir, ignore_errors=True)
+    report += ["Echo: round trips per second over all connections, one message "
+               "in flight per connection, p99 latency from wsload's histogram. "
+               "Upload/download: payload bytes per second (MB = 10^6 bytes); "
+               "every byte received is checked against the test pattern. "
+               "Hold: relay VmRSS growth divided by the connections, measured "
+               "while all are up (websockify forks a process per connection: "
+               "not held).", ""]
+    if args.out:
+        # hand-written notes after the marker survive a new run
+        notes = ""
+        try:
+            with open(args.out) as f:
+                old = f.read()
+            if NOTES_MARK in old:
+                notes = "\n" + old[old.index(NOTES_MARK):]
+        except OSError:
+            pass
+        with open(args.out, "w") as f:
+            f.write("\n".join(report) + notes)
+        log("bench: wrote %s" % args.out)
+    if b.errors:
+        print("bench: %d workload(s) failed:\n  %s" % (
+            len(b.errors), "\n  ".join(b.errors)), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
