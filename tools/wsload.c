@@ -3,6 +3,7 @@
  * the target URL and its address check, the summary.
  *
  *   wsload [options] ws://127.0.0.1:8080/path | wss://... | tcp://HOST:PORT
+ *                    | tls://HOST:PORT
  *   wsload --serve echo|sink|source PORT
  *
  * It connects only to loopback addresses (127.0.0.0/8, ::1) unless given
@@ -67,10 +68,13 @@ wsload_raise_nofile(void)
 static void
 usage(FILE *f)
 {
-	fputs("usage: wsload [options] ws://HOST:PORT/PATH | wss://HOST:PORT/PATH | tcp://HOST:PORT\n"
+	fputs("usage: wsload [options] ws://HOST:PORT/PATH | wss://HOST:PORT/PATH\n"
+	      "                        | tcp://HOST:PORT | tls://HOST:PORT\n"
 	      "       wsload --serve echo|sink|source PORT [--duration SECS]\n"
 	      "\n"
-	      "  -m, --mode MODE        echo (default), upload, download or hold\n"
+	      "  -m, --mode MODE        echo (default), upload, download, hold or\n"
+	      "                         handshake (connect, TLS, upgrade, one echo,\n"
+	      "                         close; again until --duration/--count)\n"
 	      "  -c, --conns N          connections (default 1)\n"
 	      "  -s, --size BYTES       message size (default 64; up to 262144)\n"
 	      "  -p, --pipeline K       echo: messages in flight per connection (default 1)\n"
@@ -82,8 +86,8 @@ usage(FILE *f)
 	      "  -t, --timeout SECS     limit for setup, each pong and the close (default 10)\n"
 	      "  -w, --connect-window N connections being set up at once (default 64)\n"
 	      "      --subprotocol P    offer Sec-WebSocket-Protocol P\n"
-	      "      --ca FILE          wss: trust the CA certificates in FILE\n"
-	      "      --insecure         wss: do not verify the server certificate\n"
+	      "      --ca FILE          wss, tls: trust the CA certificates in FILE\n"
+	      "      --insecure         wss, tls: do not verify the server certificate\n"
 	      "      --allow-remote     allow a target outside 127.0.0.0/8 and ::1\n"
 	      "  -q, --quiet            only the machine-readable line\n"
 	      "      --serve MODE PORT  be an upstream: echo, sink or source on\n"
@@ -147,9 +151,12 @@ parse_target(const char *url, struct wsload_opts *o)
 	} else if (strncmp(url, "tcp://", 6) == 0) {
 		o->scheme = SCHEME_TCP;
 		p = url + 6;
+	} else if (strncmp(url, "tls://", 6) == 0) {
+		o->scheme = SCHEME_TLS;
+		p = url + 6;
 	} else {
 		fprintf(stderr, "wsload: %s: the target must start with ws://, "
-				"wss:// or tcp://\n", url);
+				"wss://, tcp:// or tls://\n", url);
 		return -1;
 	}
 	if (*p == '[') {
@@ -178,15 +185,16 @@ parse_target(const char *url, struct wsload_opts *o)
 	    (size_t)(path - port - 1) < sizeof(o->port)) {
 		memcpy(o->port, port + 1, (size_t)(path - port - 1));
 		o->port[path - port - 1] = '\0';
-	} else if (port == path && o->scheme != SCHEME_TCP) {
+	} else if (port == path && !wsload_scheme_raw(o->scheme)) {
 		snprintf(o->port, sizeof(o->port), "%s",
 			 o->scheme == SCHEME_WSS ? "443" : "80");
 	} else {
 		fprintf(stderr, "wsload: %s: bad or missing port\n", url);
 		return -1;
 	}
-	if (o->scheme == SCHEME_TCP && *path != '\0') {
-		fprintf(stderr, "wsload: %s: a tcp:// target has no path\n", url);
+	if (wsload_scheme_raw(o->scheme) && *path != '\0') {
+		fprintf(stderr, "wsload: %s: a tcp:// or tls:// target has no "
+				"path\n", url);
 		return -1;
 	}
 	snprintf(o->path, sizeof(o->path), "%s", *path ? path : "/");
@@ -237,6 +245,11 @@ report(const struct wsload_opts *o, const struct wsload_totals *t)
 			       (unsigned long long)p50, (unsigned long long)p99,
 			       (unsigned long long)p999,
 			       (unsigned long long)(t->hist.max / 1000));
+		else if (o->mode == MODE_HANDSHAKE)
+			printf("  %llu connections set up, echoed and closed, "
+			       "%.1f/s; setup to echo p50 %llu us, p99 %llu us\n",
+			       (unsigned long long)t->msgs, rate,
+			       (unsigned long long)p50, (unsigned long long)p99);
 		else if (o->mode == MODE_HOLD)
 			printf("  %u connections held to the end; %llu pings, "
 			       "%llu answered\n",
@@ -309,6 +322,8 @@ main(int argc, char **argv)
 				o.mode = MODE_DOWNLOAD;
 			else if (strcmp(optarg, "hold") == 0)
 				o.mode = MODE_HOLD;
+			else if (strcmp(optarg, "handshake") == 0)
+				o.mode = MODE_HANDSHAKE;
 			else
 				goto bad;
 			break;

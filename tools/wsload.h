@@ -3,8 +3,9 @@
  * options, its totals, the test pattern, the latency histogram, the clock.
  *
  * wsload opens N WebSocket (ws://, wss://) or raw TCP (tcp://) connections
- * and runs one workload on them: echo round trips, bulk upload, bulk
- * download or idle hold.  `wsload --serve` is the matching upstream: a TCP
+ * (or raw TLS, tls://, as a baseline for wss://) connections and runs one
+ * workload on them: echo round trips, bulk upload, bulk download, idle hold,
+ * or handshake (connect, TLS, upgrade, one echo, close, again).  `wsload --serve` is the matching upstream: a TCP
  * echo, sink or source, so a benchmark needs no Python on its hot path.
  * Everything runs in one thread on one epoll set.
  */
@@ -21,7 +22,8 @@
 	X(MODE_ECHO, "echo")                                                   \
 	X(MODE_UPLOAD, "upload")                                               \
 	X(MODE_DOWNLOAD, "download")                                           \
-	X(MODE_HOLD, "hold")
+	X(MODE_HOLD, "hold")                                                   \
+	X(MODE_HANDSHAKE, "handshake")
 
 enum wsload_mode {
 #define WSLOAD_MODE_ENUM_(name, text) name,
@@ -34,7 +36,22 @@ enum wsload_scheme {
 	SCHEME_WS,
 	SCHEME_WSS,
 	SCHEME_TCP,
+	SCHEME_TLS, /* a raw TLS stream: tcp:// inside TLS, no WebSocket */
 };
+
+/* True for the schemes that carry the bytes as they are (tcp://, tls://). */
+static inline bool
+wsload_scheme_raw(enum wsload_scheme s)
+{
+	return s == SCHEME_TCP || s == SCHEME_TLS;
+}
+
+/* True for the schemes that speak TLS (wss://, tls://). */
+static inline bool
+wsload_scheme_tls(enum wsload_scheme s)
+{
+	return s == SCHEME_WSS || s == SCHEME_TLS;
+}
 
 /*
  * The test pattern: the byte at stream offset O of every connection's data
@@ -92,8 +109,8 @@ struct wsload_opts {
 	double timeout;            /* connect+handshake, pong and close limit */
 	unsigned connect_window;   /* connections being set up at once */
 	const char *subprotocol;   /* offered, or NULL */
-	const char *ca_file;       /* wss: trust these roots */
-	bool insecure;             /* wss: no certificate verification */
+	const char *ca_file;       /* wss, tls: trust these roots */
+	bool insecure;             /* wss, tls: no certificate verification */
 	bool allow_remote;
 	bool quiet;
 };
@@ -104,7 +121,8 @@ struct wsload_totals {
 	unsigned failed;       /* connections that ended in an error */
 	unsigned held;         /* hold: connections still up at the end */
 	uint64_t msgs;         /* echo: round trips; upload: messages sent;
-				  download: bytes / size */
+				  download: bytes / size; handshake:
+				  connections completed */
 	uint64_t bytes;        /* payload bytes: echoed, sent or received */
 	uint64_t mismatches;   /* content verification failures */
 	uint64_t pings, pongs; /* hold: client pings sent and answered */

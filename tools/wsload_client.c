@@ -14,6 +14,10 @@
  *
  * The workload starts on every connection at once, when the last one is
  * set up; it is measured from then until --duration or --count ends it.
+ * Handshake mode measures the setup itself: each connection slot connects,
+ * completes TLS and the upgrade, does one echo round trip and closes, over
+ * and over from the start; no session is resumed, so every TLS handshake is
+ * a full one.  tls:// is tcp:// inside TLS, the baseline for wss://.
  */
 #include "wsload.h"
 
@@ -73,6 +77,7 @@ struct conn {
 	uint64_t msgs_sent, msgs_done;
 	uint64_t *sent_at;        /* echo: send times, a ring of pipeline */
 	uint64_t deadline;        /* setup, pong or close limit (ns) */
+	uint64_t started;         /* handshake: when the connect began (ns) */
 	uint64_t next_ping;
 	uint64_t ping_seq;
 	bool ping_out;
@@ -175,6 +180,31 @@ conn_close(struct client *cl, struct conn *c)
 	cl->done++;
 }
 
+static void conn_start(struct client *cl, struct conn *c);
+
+/* Handshake mode: C completed its round trip.  Close it (close_notify, no
+   WebSocket closing handshake: the setup is what is measured) and, while
+   the workload lasts, start it again from a fresh socket. */
+static void
+conn_recycle(struct client *cl, struct conn *c)
+{
+	unsigned id = c->id;
+
+	if (c->ssl != NULL) {
+		(void)SSL_shutdown(c->ssl);
+		ERR_clear_error();
+	}
+	conn_close(cl, c);
+	if (!client_counting(cl) ||
+	    (cl->o->count && cl->t->msgs >= cl->o->count))
+		return;
+	cl->done--;
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	c->id = id;
+	conn_start(cl, c);
+}
+
 /* C failed: count it, remember the first reason, close it. */
 static void conn_fail(struct client *cl, struct conn *c, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -232,7 +262,7 @@ static bool
 conn_queue(struct client *cl, struct conn *c, uint8_t opcode,
 	   const uint8_t *payload, size_t len)
 {
-	if (cl->o->scheme == SCHEME_TCP) {
+	if (wsload_scheme_raw(cl->o->scheme)) {
 		if (!conn_reserve(c, len))
 			return false;
 		memcpy(c->obuf + c->olen, payload, len);
@@ -363,7 +393,7 @@ conn_upload(struct client *cl, struct conn *c)
 		if (!client_counting(cl) ||
 		    (o->count && cl->sent_total >= o->count))
 			return;
-		if (o->scheme == SCHEME_TCP) {
+		if (wsload_scheme_raw(o->scheme)) {
 			/* Straight from the pattern: no copy. */
 			size_t want = o->size - (size_t)(c->sent_off % o->size);
 			ssize_t w = conn_write(c, wsload_pattern_at(c->sent_off),
@@ -396,6 +426,18 @@ conn_upload(struct client *cl, struct conn *c)
 	}
 }
 
+/* Raw streams: end C's sending side (TLS close_notify, then FIN). */
+static void
+conn_send_eof(struct conn *c)
+{
+	if (c->ssl != NULL) {
+		(void)SSL_shutdown(c->ssl);
+		ERR_clear_error();
+	}
+	shutdown(c->fd, SHUT_WR);
+	c->eof_sent = true;
+}
+
 /* The workload is over for C: start closing (WebSocket Close, or FIN). */
 static void
 conn_begin_close(struct client *cl, struct conn *c)
@@ -404,13 +446,11 @@ conn_begin_close(struct client *cl, struct conn *c)
 		return;
 	c->st = C_CLOSING;
 	c->deadline = wsload_now_ns() + (uint64_t)(cl->o->timeout * 1e9);
-	if (cl->o->scheme == SCHEME_TCP) {
+	if (wsload_scheme_raw(cl->o->scheme)) {
 		if (!conn_flush(cl, c))
 			return;
-		if (c->olen == 0) {
-			shutdown(c->fd, SHUT_WR);
-			c->eof_sent = true;
-		}
+		if (c->olen == 0)
+			conn_send_eof(c);
 	} else {
 		uint8_t payload[2] = {WS_CLOSE_NORMAL >> 8, WS_CLOSE_NORMAL & 0xff};
 		if (!conn_queue(cl, c, WS_OP_CLOSE, payload, 2)) {
@@ -429,7 +469,7 @@ conn_begin_close(struct client *cl, struct conn *c)
 static bool
 conn_is_quiet(const struct client *cl, const struct conn *c)
 {
-	if (cl->o->mode == MODE_ECHO)
+	if (cl->o->mode == MODE_ECHO || cl->o->mode == MODE_HANDSHAKE)
 		return c->msgs_done == c->msgs_sent;
 	if (cl->o->mode == MODE_HOLD)
 		return !c->ping_out;
@@ -487,6 +527,23 @@ conn_payload(struct client *cl, struct conn *c, const uint8_t *p, size_t n)
 	/* echo */
 	if (c->recv_off > c->sent_off) {
 		conn_fail(cl, c, "more data than was sent");
+		return false;
+	}
+	if (o->mode == MODE_HANDSHAKE) {
+		if (c->recv_off < o->size)
+			return true;
+		c->msgs_done++;
+		if (client_counting(cl)) {
+			uint64_t now = wsload_now_ns();
+			wsload_hist_add(&cl->t->hist, now - c->started);
+			cl->t->msgs++;
+			cl->t->bytes += o->size;
+			if (o->count && cl->t->msgs >= o->count) {
+				cl->t_stop = now;
+				cl->stopping = true;
+			}
+		}
+		conn_recycle(cl, c);
 		return false;
 	}
 	uint64_t now = 0;
@@ -548,7 +605,7 @@ conn_control(struct client *cl, struct conn *c, const struct ws_event *ev)
 static bool
 conn_input(struct client *cl, struct conn *c, uint8_t *p, size_t n)
 {
-	if (cl->o->scheme == SCHEME_TCP)
+	if (wsload_scheme_raw(cl->o->scheme))
 		return conn_payload(cl, c, p, n);
 	while (n > 0) {
 		struct ws_event ev;
@@ -592,6 +649,15 @@ conn_start_work(struct client *cl, struct conn *c)
 	case MODE_UPLOAD:
 		conn_upload(cl, c);
 		break;
+	case MODE_HANDSHAKE:
+		/* One round trip, then conn_payload recycles C; past the end
+		   of the workload, close instead. */
+		if (!conn_echo_send(cl, c)) {
+			conn_begin_close(cl, c);
+			break;
+		}
+		conn_flush(cl, c);
+		break;
 	case MODE_HOLD:
 		/* Spread the pings over one interval. */
 		c->next_ping = now + (uint64_t)(o->ping_interval * 1e9 *
@@ -613,7 +679,7 @@ conn_running(struct client *cl, struct conn *c)
 	cl->t->established++;
 	free(c->head);
 	c->head = NULL;
-	if (cl->o->mode == MODE_ECHO) {
+	if (cl->o->mode == MODE_ECHO || cl->o->mode == MODE_HANDSHAKE) {
 		c->sent_at = calloc(cl->o->pipeline, sizeof(*c->sent_at));
 		if (c->sent_at == NULL) {
 			conn_fail(cl, c, "out of memory");
@@ -757,6 +823,10 @@ conn_tls(struct client *cl, struct conn *c)
 
 	if (r == 1) {
 		c->tls_wants_write = false;
+		if (cl->o->scheme == SCHEME_TLS) {
+			conn_running(cl, c);
+			return c->st != C_DONE;
+		}
 		return conn_send_request(cl, c);
 	}
 	switch (SSL_get_error(c->ssl, r)) {
@@ -800,6 +870,7 @@ conn_connected(struct client *cl, struct conn *c)
 		conn_running(cl, c);
 		return c->st != C_DONE;
 	case SCHEME_WSS:
+	case SCHEME_TLS:
 		c->ssl = SSL_new(cl->ssl_ctx);
 		if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1) {
 			conn_fail(cl, c, "TLS: cannot create a session");
@@ -832,7 +903,8 @@ conn_start(struct client *cl, struct conn *c)
 	ws_decoder_init(&c->dec, &dc);
 	c->st = C_CONNECTING;
 	cl->in_setup++;
-	c->deadline = wsload_now_ns() + (uint64_t)(o->timeout * 1e9);
+	c->started = wsload_now_ns();
+	c->deadline = c->started + (uint64_t)(o->timeout * 1e9);
 	c->fd = socket(o->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
 						  SOCK_CLOEXEC, 0);
 	if (c->fd < 0) {
@@ -906,11 +978,9 @@ conn_on_write(struct client *cl, struct conn *c)
 	}
 	if (!conn_flush(cl, c))
 		return;
-	if (c->st == C_CLOSING && cl->o->scheme == SCHEME_TCP && !c->eof_sent &&
-	    c->olen == 0) {
-		shutdown(c->fd, SHUT_WR);
-		c->eof_sent = true;
-	}
+	if (c->st == C_CLOSING && wsload_scheme_raw(cl->o->scheme) &&
+	    !c->eof_sent && c->olen == 0)
+		conn_send_eof(c);
 }
 
 /* Dispatch one epoll event for C. */
@@ -946,7 +1016,7 @@ conn_hold_tick(struct client *cl, struct conn *c, uint64_t now)
 	if (now < c->next_ping)
 		return;
 	c->ping_seq++;
-	if (cl->o->scheme == SCHEME_TCP) {
+	if (wsload_scheme_raw(cl->o->scheme)) {
 		/* tcp:// against an echo: 8 bytes out, the same back. */
 		if (!conn_queue(cl, c, 0, wsload_pattern_at(c->sent_off),
 				PING_PAYLOAD))
@@ -1036,6 +1106,11 @@ client_tls_ctx(const struct wsload_opts *o)
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 			      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Every handshake a full one: no tickets, no session cache.  A peer
+	   that closes without close_notify reads as EOF, as with OpenSSL 1.1:
+	   whether EOF was expected is decided by the workload's state. */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	if (o->insecure) {
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
 		return ctx;
@@ -1077,8 +1152,14 @@ wsload_client_run(const struct wsload_opts *o, struct wsload_totals *t)
 		fprintf(stderr, "wsload: out of memory\n");
 		goto out;
 	}
-	if (o->scheme == SCHEME_WSS && (cl.ssl_ctx = client_tls_ctx(o)) == NULL)
+	if (wsload_scheme_tls(o->scheme) &&
+	    (cl.ssl_ctx = client_tls_ctx(o)) == NULL)
 		goto out;
+	if (o->mode == MODE_HANDSHAKE) {
+		/* Setting up is the workload: it is measured from the start. */
+		cl.go = true;
+		cl.t_go = wsload_now_ns();
+	}
 	for (unsigned i = 0; i < o->conns; i++) {
 		cl.conns[i].fd = -1;
 		cl.conns[i].id = i;

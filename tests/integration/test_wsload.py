@@ -5,7 +5,10 @@ against the real daemon and its own --serve upstreams: the summary line and
 its figures, the exit status when the target refuses or the handshake is
 wrong, content verification catching corrupted data (upstreams that send
 the wrong bytes), the loopback-only rule, and wss:// against a real TLS
-WebSocket server (python-websockets) with and without the right CA.
+WebSocket server (python-websockets) with and without the right CA; tls://
+(a raw TLS stream, the baseline for wss://) and handshake mode (full TLS
+handshakes, each followed by one echo) against a Python ssl echo server
+that counts the handshakes and checks that none resumed a session.
 """
 
 import asyncio
@@ -324,6 +327,130 @@ def t_wss_verifies_the_server():
     expect_eq(rc, 0, "--insecure accepts it:\n" + out)
 
 
+def _tls_cert(tmp):
+    """A fresh self-signed EC certificate for 127.0.0.1: (cert, key)."""
+    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                        "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                        "-nodes", "-keyout", key, "-out", cert, "-days", "2",
+                        "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"],
+                       capture_output=True, timeout=T(30))
+    if r.returncode != 0:
+        raise Skip("openssl cannot make a certificate: %s" % r.stderr[-200:])
+    return cert, key
+
+
+class RawTlsEcho:
+    """A plain TLS echo server (no WebSocket): counts completed handshakes
+    and those that resumed a session."""
+
+    def __init__(self, cert, key):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.lsock = socket.socket()
+        self.lsock.bind((HOST, 0))
+        self.lsock.listen(128)
+        self.lsock.settimeout(0.5)
+        self.port = self.lsock.getsockname()[1]
+        self.handshakes = self.resumed = 0
+        self.lock = threading.Lock()
+        self.stopping = False
+        threading.Thread(target=self.accept_loop, daemon=True).start()
+        at_cleanup(self.stop)
+
+    def stop(self):
+        self.stopping = True
+        self.lsock.close()
+
+    def accept_loop(self):
+        deadline = time.monotonic() + T(120)
+        while not self.stopping and time.monotonic() < deadline:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, raw):
+        raw.settimeout(T(10))
+        try:
+            c = self.ctx.wrap_socket(raw, server_side=True)
+        except OSError:
+            raw.close()
+            return
+        with self.lock:
+            self.handshakes += 1
+            self.resumed += 1 if c.session_reused else 0
+        try:
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    break
+                c.sendall(data)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+
+def t_tls_raw_stream():
+    import tempfile
+    cert, key = _tls_cert(tempfile.mkdtemp(prefix="wsload-rawtls-"))
+    srv = RawTlsEcho(cert, key)
+    target = "tls://127.0.0.1:%d" % srv.port
+    rc, s, out = wsload("-c", 2, "-d", 1, "-s", 300, "-p", 4, "--ca", cert,
+                        target)
+    check_ok(rc, s, out, "echo", 2)
+    expect(int(s["msgs"]) > 10, "round trips over raw TLS: %s" % s["msgs"])
+    expect_eq(int(s["bytes"]), int(s["msgs"]) * 300, "bytes = msgs * size")
+    rc, s, out = wsload("-m", "hold", "-c", 3, "-d", 1, "-i", "0.2",
+                        "--ca", cert, target)
+    check_ok(rc, s, out, "hold", 3)
+    expect_eq(int(s["held"]), 3, "held over raw TLS")
+    rc, s, out = wsload("-c", 1, "-d", 1, target)
+    expect_eq(rc, 1, "exit status without the CA")
+    expect("certificate" in out, "verification failure named:\n" + out)
+    rc, s, out = wsload("-c", 1, "-d", 1, "--ca", cert, target + "/path")
+    expect_eq(rc, 2, "a tls:// target with a path is a usage error")
+
+
+def t_handshake_mode():
+    import tempfile
+    cert, key = _tls_cert(tempfile.mkdtemp(prefix="wsload-hs-"))
+    srv = RawTlsEcho(cert, key)
+    rc, s, out = wsload("-m", "handshake", "-c", 3, "-d", 1, "-s", 100,
+                        "--ca", cert, "tls://127.0.0.1:%d" % srv.port)
+    if rc != 0 or s is None:
+        raise TestFailure("wsload failed (%d):\n%s" % (rc, out))
+    expect_eq(s["mode"], "handshake", "mode")
+    expect_eq(s["errors"], "0", "errors")
+    n = int(s["msgs"])
+    expect(n > 10, "handshakes completed: %d" % n)
+    expect_eq(int(s["bytes"]), n * 100, "one echo per connection")
+    expect(int(s["ok"]) >= n, "each one a connection of its own: %s" % s["ok"])
+    expect(abs(float(s["rate"]) - n / float(s["secs"])) < 1 + n * 0.01,
+           "rate = handshakes / secs")
+    deadline = time.monotonic() + T(5)
+    while srv.handshakes < int(s["ok"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    expect(srv.handshakes >= n, "server saw %d handshakes for %d" % (
+        srv.handshakes, n))
+    expect_eq(srv.resumed, 0, "no session resumed: every handshake is full")
+    # wss:// through a real WebSocket server: the upgrade is part of it
+    port, wcert = _tls_server(tempfile.mkdtemp(prefix="wsload-hs-ws-"))
+    rc, s, out = wsload("-m", "handshake", "-c", 2, "-d", 1, "--ca", wcert,
+                        "wss://127.0.0.1:%d/" % port)
+    if rc != 0 or s is None:
+        raise TestFailure("wsload wss handshake failed (%d):\n%s" % (rc, out))
+    expect(int(s["msgs"]) > 5, "wss handshakes completed: %s" % s["msgs"])
+    # ws:// and the gateway: setups without TLS are counted the same way
+    rc, s, out = wsload("-m", "handshake", "-c", 2, "-d", 1, url("/tcp"))
+    if rc != 0 or s is None:
+        raise TestFailure("wsload ws handshake failed (%d):\n%s" % (rc, out))
+    expect(int(s["msgs"]) > 20, "ws setups completed: %s" % s["msgs"])
+
+
 TESTS = [
     ("echo through a TCP echo upstream: summary line and latency", t_echo_through_tcp_upstream),
     ("echo on the built-in route, pipelined, bounded by --count", t_echo_pipelined_builtin),
@@ -339,6 +466,8 @@ TESTS = [
     ("non-loopback targets refused without --allow-remote", t_remote_target_refused),
     ("usage errors exit 2", t_usage_errors),
     ("wss:// verifies the server certificate", t_wss_verifies_the_server),
+    ("tls:// raw TLS stream: echo, hold, verification", t_tls_raw_stream),
+    ("handshake mode: full handshakes, one echo each", t_handshake_mode),
 ]
 
 if __name__ == "__main__":
