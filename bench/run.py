@@ -14,6 +14,16 @@ Workloads: echo of 64-byte messages at 1 and 100 connections; bulk upload
 and download of 64 KiB messages at 1 and 8 connections; 9,900 idle
 connections held with pings, with the relay's VmRSS growth per connection.
 
+TLS (wss://): wsgate on a `tls` listener, and HAProxy terminating TLS in
+"mode tcp" (`bind ... ssl crt`, both buffer sizes) in front of the same
+plain upstreams; wsload drives wsgate with wss:// and HAProxy with tls://
+(a raw TLS stream: HAProxy does no WebSocket work).  The test CA and the
+server certificate (EC P-256) are made with `openssl` in the run's temp
+dir.  Workloads: full TLS handshakes per second (wsload --mode handshake:
+connect, handshake with no session resumption, upgrade for wss, one echo,
+close, again), bulk upload and download of 64 KiB messages at 1
+connection, and idle TLS connections held, with RSS per connection.
+
 Run 1 ("pinned"): each relay pinned to CPU 0 with one worker/thread, load
 generator and upstreams on CPU 1.  Run 2 ("workers2"): relays unpinned with
 two workers (wsgate's `workers` key, only if `wsgate -t` accepts it) or two
@@ -21,7 +31,7 @@ threads (HAProxy nbthread 2).  Every workload is bounded in time; the
 script exits 1 if any workload reported an error.
 
   bench/run.py --build-dir BUILD [--out docs/PERFORMANCE.md] [--duration 5]
-               [--runs pinned,workers2] [--skip-hold]
+               [--runs pinned,workers2] [--skip-hold] [--skip-tls]
 """
 
 import argparse
@@ -53,6 +63,16 @@ WORKLOADS = [
     ("download 64 KiB, 8 conns", "download", 8, 65536, "source"),
 ]
 TARGETS = ["direct", "wsgate", "haproxy", "haproxy-64k", "websockify"]
+
+HANDSHAKE_CONNS = 8
+HOLD_TLS_CONNS = 2000
+TLS_WORKLOADS = [
+    ("TLS handshakes, %d conns" % HANDSHAKE_CONNS, "handshake",
+     HANDSHAKE_CONNS, 64, "echo"),
+    ("TLS upload 64 KiB, 1 conn", "upload", 1, 65536, "sink"),
+    ("TLS download 64 KiB, 1 conn", "download", 1, 65536, "source"),
+]
+TLS_TARGETS = ["wsgate", "haproxy", "haproxy-64k"]
 
 
 class BenchError(Exception):
@@ -160,7 +180,7 @@ class Bench:
         for b in (self.wsload, self.wsgate):
             if not os.access(b, os.X_OK):
                 raise BenchError("%s not built (run make first)" % b)
-        for tool in ("haproxy", "websockify", "taskset"):
+        for tool in ("haproxy", "websockify", "taskset", "openssl"):
             if shutil.which(tool) is None:
                 raise BenchError("%s not found: apt-get install -y %s" % (
                     tool, {"taskset": "util-linux"}.get(tool, tool)))
@@ -168,6 +188,47 @@ class Bench:
         self.procs = Procs()
         self.errors = []
         self.nofile = raise_nofile()
+        self.tls = None if args.skip_tls else self.make_certs()
+
+    def make_certs(self):
+        """A test CA and a server certificate for 127.0.0.1, EC P-256, in
+        the run's temp dir; returns their paths."""
+        d = self.dir
+        f = {k: os.path.join(d, n) for k, n in (
+            ("ca_key", "ca.key"), ("ca", "ca.pem"), ("key", "server.key"),
+            ("csr", "server.csr"), ("cert", "server.pem"),
+            ("ext", "server.ext"), ("both", "server-and-key.pem"))}
+        with open(f["ext"], "w") as e:
+            e.write("subjectAltName = IP:127.0.0.1\n"
+                    "basicConstraints = CA:FALSE\n"
+                    "extendedKeyUsage = serverAuth\n")
+        steps = [
+            ["openssl", "ecparam", "-name", "prime256v1", "-genkey",
+             "-noout", "-out", f["ca_key"]],
+            ["openssl", "req", "-x509", "-new", "-key", f["ca_key"],
+             "-subj", "/CN=wsgate bench CA", "-days", "2", "-out", f["ca"],
+             "-addext", "basicConstraints=critical,CA:TRUE",
+             "-addext", "keyUsage=critical,keyCertSign"],
+            ["openssl", "ecparam", "-name", "prime256v1", "-genkey",
+             "-noout", "-out", f["key"]],
+            ["openssl", "req", "-new", "-key", f["key"], "-subj",
+             "/CN=127.0.0.1", "-out", f["csr"]],
+            ["openssl", "x509", "-req", "-in", f["csr"], "-CA", f["ca"],
+             "-CAkey", f["ca_key"], "-CAcreateserial", "-days", "2",
+             "-extfile", f["ext"], "-out", f["cert"]],
+        ]
+        for argv in steps:
+            r = subprocess.run(argv, capture_output=True, text=True,
+                               timeout=30, cwd=d)
+            if r.returncode != 0:
+                raise BenchError("%s: %s" % (" ".join(argv[:2]),
+                                             r.stderr.strip()[-300:]))
+        # HAProxy's `crt` takes the certificate and its key in one file
+        with open(f["both"], "w") as out:
+            for k in ("cert", "key"):
+                with open(f[k]) as src:
+                    out.write(src.read())
+        return f
 
     # ---- upstreams and relays
     def start_upstreams(self, cpu):
@@ -191,15 +252,19 @@ class Bench:
                            capture_output=True, timeout=30)
         return r.returncode == 0
 
-    def start_wsgate(self, cpu, workers):
+    def start_wsgate(self, cpu, workers, tls=False):
         port = free_port()
         conf = os.path.join(self.dir, "wsgate.ini")
-        lines = ["[gateway]", "listen = 127.0.0.1:%d" % port,
+        lines = ["[gateway]", "listen = 127.0.0.1:%d%s" % (
+                     port, " tls" if tls else ""),
                  "max_connections = 19000", "access_log = off",
                  "log_level = warn"]
         if workers:
             lines.append("workers = %d" % workers)
         lines += ["", "[limits]", "handshake_timeout = 60s", ""]
+        if tls:
+            lines += ["[tls]", "certificate = %s" % self.tls["cert"],
+                      "key = %s" % self.tls["key"], ""]
         for kind in ("echo", "sink", "source"):
             lines += ["[route /%s]" % kind,
                       "upstream = 127.0.0.1:%d" % self.up[kind], ""]
@@ -208,12 +273,14 @@ class Bench:
         p = self.procs.start("wsgate", [self.wsgate, "-c", conf], cpu=cpu,
                              stderr=open(os.path.join(self.dir, "wsgate.log"), "w"))
         wait_port(port)
-        urls = {k: "ws://127.0.0.1:%d/%s" % (port, k) for k in self.up}
+        urls = {k: "%s://127.0.0.1:%d/%s" % ("wss" if tls else "ws", port, k)
+                for k in self.up}
         return p, urls
 
-    def start_haproxy(self, cpu, threads, bufsize):
+    def start_haproxy(self, cpu, threads, bufsize, tls=False):
         ports = {k: free_port() for k in self.up}
-        conf = os.path.join(self.dir, "haproxy-%s.cfg" % (bufsize or "default"))
+        conf = os.path.join(self.dir, "haproxy-%s%s.cfg" % (
+            bufsize or "default", "-tls" if tls else ""))
         lines = ["global", "    maxconn 9950", "    nbthread %d" % threads]
         if bufsize:
             lines.append("    tune.bufsize %d" % bufsize)
@@ -221,7 +288,10 @@ class Bench:
                   "    timeout client 120s", "    timeout server 120s",
                   "    maxconn 9950", ""]
         for k, port in ports.items():
-            lines += ["listen %s" % k, "    bind 127.0.0.1:%d" % port,
+            bind = "    bind 127.0.0.1:%d" % port
+            if tls:
+                bind += " ssl crt %s" % self.tls["both"]
+            lines += ["listen %s" % k, bind,
                       "    server up 127.0.0.1:%d" % self.up[k], ""]
         with open(conf, "w") as f:
             f.write("\n".join(lines))
@@ -230,7 +300,8 @@ class Bench:
                              stderr=open(conf + ".log", "w"))
         for port in ports.values():
             wait_port(port)
-        urls = {k: "tcp://127.0.0.1:%d" % port for k, port in ports.items()}
+        urls = {k: "%s://127.0.0.1:%d" % ("tls" if tls else "tcp", port)
+                for k, port in ports.items()}
         return p, urls
 
     def start_websockify(self, cpu):
@@ -275,11 +346,20 @@ class Bench:
                 return dict(kv.split("=", 1) for kv in line[8:].split())
         return None
 
+    def tls_args(self, mode):
+        # handshake: the chain check is the load generator's own cost, not
+        # the relay's, and this CPU is the one that limits the rate; the
+        # other workloads verify the certificate against the test CA
+        if mode == "handshake":
+            return ["--insecure"]
+        return ["--ca", self.tls["ca"]]
+
     def workload(self, target, url_of, name, mode, conns, size, kind, cpu,
-                 pid=None):
+                 pid=None, tls=False):
         cpu0 = cpu_seconds(pid) if pid else None
         res, err = self.wsload_run(url_of[kind], mode, conns, size, cpu,
-                                   self.args.duration)
+                                   self.args.duration,
+                                   extra=self.tls_args(mode) if tls else ())
         cpu1 = cpu_seconds(pid) if pid else None
         if res is None or err or res.get("errors") != "0":
             self.errors.append("%s / %s: %s" % (target, name,
@@ -290,7 +370,7 @@ class Bench:
         # shared, where throughput alone is not.
         cost = ""
         if cpu0 is not None and cpu1 is not None:
-            if mode == "echo" and int(res["msgs"]):
+            if mode in ("echo", "handshake") and int(res["msgs"]):
                 res["cpu_cost"] = (cpu1 - cpu0) * 1e6 / int(res["msgs"])
                 cost = "  relay CPU %.2f us/msg" % res["cpu_cost"]
             elif int(res["bytes"]):
@@ -299,19 +379,24 @@ class Bench:
         if mode == "echo":
             log("  %-12s %-26s %10.0f msg/s  p99 %s us%s" % (
                 target, name, float(res["rate"]), res["p99_us"], cost))
+        elif mode == "handshake":
+            log("  %-12s %-26s %10.0f handshakes/s  p99 %s us%s" % (
+                target, name, float(res["rate"]), res["p99_us"],
+                cost.replace("/msg", "/handshake")))
         else:
             log("  %-12s %-26s %10.1f MB/s%s" % (
                 target, name, float(res["bps"]) / 1e6, cost))
         return res
 
-    def hold(self, target, pid, url, cpu):
-        """Hold HOLD_CONNS connections; VmRSS growth of PID per connection."""
+    def hold(self, target, pid, url, cpu, conns=HOLD_CONNS, extra=()):
+        """Hold CONNS connections; VmRSS growth of PID per connection."""
         before = rss_kib(pid)
         dur = self.args.hold_duration
-        p = self.wsload_run(url, "hold", HOLD_CONNS, 8, cpu, dur,
-                            extra=["-i", "5", "-w", "200"], background=True)
+        p = self.wsload_run(url, "hold", conns, 8, cpu, dur,
+                            extra=["-i", "5", "-w", "200"] + list(extra),
+                            background=True)
         # wsload says "N of M connections up" on stderr when the hold starts
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         up_line = ""
         while time.monotonic() < deadline:
             line = p.stderr.readline()
@@ -333,11 +418,11 @@ class Bench:
         if res is None or p.returncode != 0 or rss is None:
             self.errors.append("%s / hold: %s" % (
                 target, (errout or "no summary").strip().splitlines()[-1:]))
-            log("  %-12s hold %d: ERROR %s" % (target, HOLD_CONNS, errout.strip()[-300:]))
+            log("  %-12s hold %d: ERROR %s" % (target, conns, errout.strip()[-300:]))
             return None
-        res["rss_per_conn"] = (rss - before) * KIB / HOLD_CONNS
+        res["rss_per_conn"] = (rss - before) * KIB / conns
         log("  %-12s hold %d: held %s, %.0f bytes RSS per connection" % (
-            target, HOLD_CONNS, res["held"], res["rss_per_conn"]))
+            target, conns, res["held"], res["rss_per_conn"]))
         time.sleep(2)  # let the sockets go before the next target
         return res
 
@@ -376,8 +461,36 @@ class Bench:
                 finally:
                     for p in procs:
                         self.procs.stop(p)
+            if self.tls:
+                results["tls"] = self.run_tls(label, relay_cpu, load_cpu,
+                                              workers)
         finally:
             self.procs.stop_all()
+        return results
+
+    def run_tls(self, label, relay_cpu, load_cpu, workers):
+        """The wss:// workloads: wsgate on a tls listener, HAProxy
+        terminating TLS; the upstreams of the current run."""
+        results = {t: {} for t in TLS_TARGETS if t in TARGETS}
+        for target in results:
+            if target == "wsgate":
+                p, urls = self.start_wsgate(
+                    relay_cpu, workers if label != "pinned" else 0, tls=True)
+            else:
+                p, urls = self.start_haproxy(
+                    relay_cpu, 1 if label == "pinned" else workers,
+                    65536 if target == "haproxy-64k" else None, tls=True)
+            try:
+                for name, mode, conns, size, kind in TLS_WORKLOADS:
+                    results[target][name] = self.workload(
+                        target, urls, name, mode, conns, size, kind,
+                        load_cpu, p.pid, tls=True)
+                if not self.args.skip_hold:
+                    results[target]["hold"] = self.hold(
+                        target, p.pid, urls["echo"], load_cpu,
+                        conns=HOLD_TLS_CONNS, extra=self.tls_args("hold"))
+            finally:
+                self.procs.stop(p)
         return results
 
 
@@ -386,6 +499,8 @@ def fmt_cell(res, name):
         return "error"
     if name == "hold":
         return "%s held, %.0f B/conn" % (res["held"], res["rss_per_conn"])
+    if res["mode"] == "handshake":
+        return "%.0f/s, p99 %s us" % (float(res["rate"]), res["p99_us"])
     if res["mode"] == "echo":
         return "%.0f/s, p99 %s us" % (float(res["rate"]), res["p99_us"])
     return "%.0f MB/s" % (float(res["bps"]) / 1e6)
@@ -406,6 +521,63 @@ def table(results, with_hold):
                  if n == "hold" else n)
         out.append("| %s | %s |" % (label, " | ".join(row)))
     return out
+
+
+def tls_table(results, with_hold):
+    """The wss:// rows: wsgate (wss://) and HAProxy terminating TLS (tls://),
+    relay CPU per handshake or per MB alongside."""
+    ts = list(results)
+    names = [w[0] for w in TLS_WORKLOADS] + (["hold"] if with_hold else [])
+    out = ["| TLS workload | " + " | ".join(
+               "%s (%s)" % (t, "wss://" if t == "wsgate" else "TLS, mode tcp")
+               for t in ts) + " |",
+           "|---" * (len(ts) + 1) + "|"]
+    for n in names:
+        row = []
+        for t in ts:
+            r = results[t].get(n)
+            cell = fmt_cell(r, n) if n in results[t] else "n/a"
+            if r and "cpu_cost" in r:
+                cell += ("; relay CPU %.0f us/handshake" % r["cpu_cost"]
+                         if r["mode"] == "handshake"
+                         else "; relay CPU %.3f ms/MB" % r["cpu_cost"])
+            row.append(cell)
+        label = ("hold %d idle TLS conns (pings), relay RSS" % HOLD_TLS_CONNS
+                 if n == "hold" else n)
+        out.append("| %s | %s |" % (label, " | ".join(row)))
+    return out
+
+
+def tls_goals(results):
+    """Issue 5's goals: wsgate at least 90% of HAProxy's handshake rate and
+    throughput; idle TLS connections under 40 KiB each."""
+    lines = []
+    for w in TLS_WORKLOADS:
+        name, key = w[0], "rate" if w[1] == "handshake" else "bps"
+        for h in ("haproxy", "haproxy-64k"):
+            v = ratio(results, "wsgate", h, name, key)
+            if v is None:
+                lines.append("- %s: wsgate / %s TLS: not measured" % (name, h))
+                continue
+            lines.append("- %s: wsgate / %s TLS: %.2fx (goal >= 0.90x) %s" % (
+                name, h, v, "met" if v >= 0.9 else "MISSED"))
+        if w[1] == "handshake":
+            g = results.get("wsgate", {}).get(name)
+            h = results.get("haproxy", {}).get(name)
+            if g and h and "cpu_cost" in g and "cpu_cost" in h:
+                lines.append("- %s: relay CPU per handshake, wsgate %.0f us "
+                             "vs haproxy %.0f us (%.2fx)" % (
+                                 name, g["cpu_cost"], h["cpu_cost"],
+                                 g["cpu_cost"] / h["cpu_cost"]))
+    hold = results.get("wsgate", {}).get("hold")
+    if hold:
+        ok = (int(hold["held"]) == HOLD_TLS_CONNS and
+              hold["rss_per_conn"] < 40 * KIB)
+        lines.append("- TLS hold: %s of %d held, %.1f KiB RSS per connection "
+                     "(goal: all, < 40 KiB) %s" % (
+                         hold["held"], HOLD_TLS_CONNS,
+                         hold["rss_per_conn"] / KIB, "met" if ok else "MISSED"))
+    return lines
 
 
 def cost_table(results):
@@ -486,6 +658,8 @@ def main():
     ap.add_argument("--runs", default="pinned,workers2")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-hold", action="store_true")
+    ap.add_argument("--skip-tls", action="store_true",
+                    help="leave out the wss:// / TLS workloads")
     ap.add_argument("--targets", default=",".join(TARGETS),
                     help="a subset of " + ",".join(TARGETS))
     ap.add_argument("--wsgate", default=None,
@@ -531,8 +705,14 @@ def main():
             else:
                 print("bench: unknown run %s" % run, file=sys.stderr)
                 return 2
+            tls_res = res.pop("tls", None)
             tab = table(res, not args.skip_hold) + [""] + cost_table(res)
             gl = goals(res)
+            if tls_res:
+                tab += ["", "wss:// (TLS 1.3, EC P-256 certificate, full "
+                        "handshakes without resumption):", ""]
+                tab += tls_table(tls_res, not args.skip_hold)
+                gl += tls_goals(tls_res)
             log("\n".join([""] + tab + [""] + gl + [""]))
             report += ["## " + title, ""] + tab + ["", "Goals (ratios from "
                                                    "this run):", ""] + gl + [""]
@@ -545,7 +725,12 @@ def main():
                "every byte received is checked against the test pattern. "
                "Hold: relay VmRSS growth divided by the connections, measured "
                "while all are up (websockify forks a process per connection: "
-               "not held).", ""]
+               "not held).  TLS handshakes: connections set up per second "
+               "(connect, full TLS handshake, for wsgate the WebSocket "
+               "upgrade, one 64-byte echo, close), p99 from connect to the "
+               "echo; wsload verifies the certificate chain in the bulk and "
+               "hold workloads, not in the handshake one (its CPU is the "
+               "limit there).", ""]
     if args.out:
         # hand-written notes after the marker survive a new run
         notes = ""
