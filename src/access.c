@@ -213,7 +213,7 @@ access_forwarded_client(enum access_fwd_header kind,
 }
 
 /* Hex digit value, or -1. */
-static int
+int
 access_hex(char c)
 {
 	if (c >= '0' && c <= '9')

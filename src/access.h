@@ -91,4 +91,7 @@ int access_bearer(const char *v, size_t vlen, char *out, size_t cap);
 void access_redact_target(const char *t, size_t tlen, size_t keep_path,
 			  char *out, size_t cap);
 
+/* The value of hex digit C (either case), or -1. */
+int access_hex(char c);
+
 #endif

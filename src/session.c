@@ -129,9 +129,9 @@ struct session {
 					 point held back in up's input */
 
 	struct event *timer;          /* handshake, then close/linger */
-	struct event *connect_timer;
+	struct event *connect_timer;  /* only while connecting */
 	struct event *ping_timer;
-	struct event *idle_timer;
+	struct event *idle_timer;     /* only with an idle_timeout */
 	struct event *free_ev;
 
 	struct timeval started, last_rx, last_data, ping_sent, connect_start;
@@ -142,7 +142,6 @@ struct session {
 	const char *closed_by;        /* "client", "upstream", "gateway" */
 	char reason[96];
 	char peer[64];                /* the real client, for logs */
-	char upstream_name[16];
 	char *tls_subject;            /* verified client certificate */
 	const char *tls_version;      /* "TLSv1.3"; NULL: plain */
 
@@ -151,8 +150,7 @@ struct session {
 	struct sockaddr_storage client_addr; /* the real client */
 	struct sockaddr_storage local_addr;  /* what the client connected to */
 	char via[NETADDR_STRLEN];     /* the TCP peer, when not the client */
-	char target[300];             /* token-file route: "host:port" */
-	struct access_verdict verdict;
+	char *target;                 /* token-file route: "host:port" */
 
 	unsigned over_limit : 1;
 	unsigned counted : 1;         /* holds a gateway connection slot */
@@ -234,6 +232,14 @@ session_ms_between(struct timeval a, struct timeval b)
 	return ms > 0 ? (uint64_t)ms : 0;
 }
 
+/* Stop EV if it exists (some timers are made only when needed). */
+static void
+session_timer_stop(struct event *ev)
+{
+	if (ev != NULL)
+		evtimer_del(ev);
+}
+
 /* Arm EV to fire in MS milliseconds. */
 static void
 session_arm(struct event *ev, uint64_t ms)
@@ -291,7 +297,7 @@ session_log(struct session *s)
 		   " close_sent=%s close_rcvd=%s code=%u closed_by=%s reason=\"%s\"%s",
 		   s->peer, s->via[0] ? " via=" : "", s->via,
 		   s->route ? s->route->path : "-",
-		   s->target[0] ? s->target
+		   s->target != NULL ? s->target
 				: s->route ? s->route->upstream : "-",
 		   s->http_status,
 		   ms / 1000, ms % 1000, s->bytes_in, s->msgs_in, s->bytes_out,
@@ -343,6 +349,7 @@ session_free(struct session *s)
 		event_free(s->ping_timer);
 	if (s->idle_timer != NULL)
 		event_free(s->idle_timer);
+	free(s->target);
 	if (s->free_ev != NULL)
 		event_free(s->free_ev);
 	if (s->rm != NULL && s->http_status == 101)
@@ -389,9 +396,9 @@ session_maybe_done(struct session *s)
 		return;
 	s->state = SESSION_DONE;
 	evtimer_del(s->timer);
-	evtimer_del(s->connect_timer);
+	session_timer_stop(s->connect_timer);
 	evtimer_del(s->ping_timer);
-	evtimer_del(s->idle_timer);
+	session_timer_stop(s->idle_timer);
 	event_active(s->free_ev, EV_TIMEOUT, 1);
 }
 
@@ -593,7 +600,7 @@ session_send_close(struct session *s, unsigned code, const char *reason)
 	if (s->up != NULL && s->up_state == UP_OPEN)
 		bufferevent_disable(s->up, EV_READ);
 	evtimer_del(s->ping_timer);
-	evtimer_del(s->idle_timer);
+	session_timer_stop(s->idle_timer);
 	session_arm(s->timer, s->cfg->limits.close_timeout_ms);
 	session_client_flush(s);
 	/* Keep reading: the client's Close must still be seen. */
@@ -627,7 +634,7 @@ session_up_close(struct session *s, enum up_close_mode mode)
 		upstream_conn_free(s->conn);
 		s->conn = NULL;
 	}
-	evtimer_del(s->connect_timer);
+	session_timer_stop(s->connect_timer);
 	if (s->up == NULL) {
 		s->up_state = UP_GONE;
 		session_maybe_done(s);
@@ -985,7 +992,7 @@ session_up_failed(struct session *s, enum upstream_failure f, int err)
 	else
 		snprintf(reason, sizeof(reason), "%s", upstream_failure_text(f));
 	log_info("%s: %s %s: %s", s->peer, s->route->path,
-		 s->target[0] ? s->target : s->route->upstream, reason);
+		 s->target != NULL ? s->target : s->route->upstream, reason);
 	metrics_add(&s->rm->failures[f], 1);
 	session_set_reason(s, "upstream", reason);
 	session_up_close(s, UP_CLOSE_RESET);
@@ -1112,10 +1119,8 @@ session_send_proxy_header(struct session *s)
 /* Per-IP limits, then Origin, token and target (access_check.c); false
    if the request was refused. */
 static bool
-session_admit(struct session *s)
+session_admit(struct session *s, struct access_verdict *v)
 {
-	struct access_verdict *v = &s->verdict;
-
 	if (log_enabled(LOG_DEBUG)) {
 		char t[256];
 		access_check_log_target(s->route, s->http, t, sizeof(t));
@@ -1142,10 +1147,16 @@ session_admit(struct session *s)
 		session_reject(s, v->status, v->reason);
 		return false;
 	}
-	if (v->has_target)
-		snprintf(s->target, sizeof(s->target),
-			 strchr(v->host, ':') ? "[%s]:%u" : "%s:%u", v->host,
-			 (unsigned)v->port);
+	if (v->has_target) {
+		char t[sizeof(v->host) + 10];
+		snprintf(t, sizeof(t), strchr(v->host, ':') ? "[%s]:%u" : "%s:%u",
+			 v->host, (unsigned)v->port);
+		s->target = strdup(t);
+		if (s->target == NULL) {
+			session_reject(s, 500, "out of memory");
+			return false;
+		}
+	}
 	return true;
 }
 
@@ -1153,6 +1164,8 @@ session_admit(struct session *s)
 static void
 session_handshake_done(struct session *s)
 {
+	struct access_verdict verdict; /* this request's; its target is
+					  copied where it must last */
 	const struct config *cfg;
 	struct http_str path = http_upgrade_path(s->http);
 	struct http_str key = http_upgrade_key(s->http);
@@ -1194,7 +1207,7 @@ session_handshake_done(struct session *s)
 		session_reject(s, 426, "this path is a WebSocket endpoint");
 		return;
 	}
-	if (!session_admit(s))
+	if (!session_admit(s, &verdict))
 		return;
 	proto = session_pick_protocol(s);
 	if (http_accept_key(key.p, key.len, accept) < 0 ||
@@ -1220,20 +1233,26 @@ session_handshake_done(struct session *s)
 	s->is_echo = s->route->kind == UPSTREAM_ECHO;
 	if (s->is_echo) {
 		dc.max_message = cfg->limits.max_message;
-		snprintf(s->upstream_name, sizeof(s->upstream_name), "echo");
 	}
 	ws_decoder_init(&s->dec, &dc);
 	s->last_rx = s->last_data = session_now(s);
 	if (cfg->limits.ping_interval_ms > 0)
 		session_arm(s->ping_timer, cfg->limits.ping_interval_ms);
-	if (cfg->limits.idle_timeout_ms > 0)
+	if (cfg->limits.idle_timeout_ms > 0) {
+		s->idle_timer = evtimer_new(s->srv->base, session_idle_cb, s);
+		if (s->idle_timer == NULL) {
+			session_fail(s, "gateway", WS_CLOSE_INTERNAL_ERROR,
+				     "out of memory");
+			return;
+		}
 		session_arm(s->idle_timer, cfg->limits.idle_timeout_ms);
+	}
 
-	if (s->verdict.close_1008) {
+	if (verdict.close_1008) {
 		/* auth_failure = close: the page sees why (RFC 6455 7.4.1) */
 		log_info("%s: %s: refused after the upgrade: %s", s->peer,
-			 s->route->path, s->verdict.reason);
-		session_fail(s, "gateway", WS_CLOSE_POLICY, s->verdict.reason);
+			 s->route->path, verdict.reason);
+		session_fail(s, "gateway", WS_CLOSE_POLICY, verdict.reason);
 		return;
 	}
 	if (!s->is_echo) {
@@ -1251,11 +1270,17 @@ session_handshake_done(struct session *s)
 		bufferevent_set_max_single_write(s->up, MAX_SINGLE_WRITE);
 		s->up_state = UP_CONNECTING;
 		gettimeofday(&s->connect_start, NULL);
+		s->connect_timer = evtimer_new(s->srv->base,
+					       session_connect_timer_cb, s);
+		if (s->connect_timer == NULL) {
+			session_up_failed(s, UPSTREAM_UNREACHABLE, ENOMEM);
+			return;
+		}
 		session_arm(s->connect_timer, s->route->connect_timeout_ms);
-		if (s->verdict.has_target) {
+		if (verdict.has_target) {
 			struct upstream_target t = {
-				.host = s->verdict.host,
-				.port = s->verdict.port,
+				.host = verdict.host,
+				.port = verdict.port,
 				.allow = s->route->target_allow,
 				.n_allow = s->route->n_target_allow,
 			};
@@ -1692,7 +1717,11 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_CONNECTED) {
 		int one = 1;
-		evtimer_del(s->connect_timer);
+		/* Idle sessions keep no timer they no longer need. */
+		if (s->connect_timer != NULL) {
+			event_free(s->connect_timer);
+			s->connect_timer = NULL;
+		}
 		upstream_conn_free(s->conn);
 		s->conn = NULL;
 		s->up_state = UP_OPEN;
@@ -1851,13 +1880,10 @@ session_start(struct server *srv, const struct config_listen *cl,
 	s->to_client = evbuffer_new();
 	s->http = http_upgrade_new(&hl);
 	s->timer = evtimer_new(srv->base, session_timer_cb, s);
-	s->connect_timer = evtimer_new(srv->base, session_connect_timer_cb, s);
 	s->ping_timer = evtimer_new(srv->base, session_ping_cb, s);
-	s->idle_timer = evtimer_new(srv->base, session_idle_cb, s);
 	s->free_ev = event_new(srv->base, -1, 0, session_free_cb, s);
 	if (s->client == NULL || s->to_client == NULL || s->http == NULL ||
-	    s->timer == NULL || s->connect_timer == NULL ||
-	    s->ping_timer == NULL || s->idle_timer == NULL ||
+	    s->timer == NULL || s->ping_timer == NULL ||
 	    s->free_ev == NULL ||
 	    (cl != NULL && cl->proxy_protocol && s->pp == NULL)) {
 		log_error("%s: out of memory", s->peer);

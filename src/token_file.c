@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "access.h"
 #include "log.h"
 
 #define TOKEN_FILE_MAX (8 * 1024 * 1024)
@@ -91,19 +92,6 @@ token_digest(const void *p, size_t len, uint8_t out[TOKEN_DIGEST])
 	return 0;
 }
 
-/* Value of hex digit C, or -1. */
-static int
-token_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* True if the LEN bytes at S are printable ASCII without blanks. */
 static bool
 token_is_printable(const char *s, size_t len)
@@ -124,8 +112,8 @@ token_parse_auth(const char *s, size_t len, struct token_entry *e)
 		if (len != 7 + 2 * TOKEN_DIGEST)
 			return -1;
 		for (size_t i = 0; i < TOKEN_DIGEST; i++) {
-			int hi = token_hex(s[7 + 2 * i]);
-			int lo = token_hex(s[8 + 2 * i]);
+			int hi = access_hex(s[7 + 2 * i]);
+			int lo = access_hex(s[8 + 2 * i]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			e->digest[i] = (uint8_t)(hi * 16 + lo);
@@ -145,7 +133,7 @@ token_host(const char *s, size_t len)
 		s++;
 		len -= 2;
 		for (size_t i = 0; i < len; i++)
-			if (token_hex(s[i]) < 0 && s[i] != ':' && s[i] != '.')
+			if (access_hex(s[i]) < 0 && s[i] != ':' && s[i] != '.')
 				return NULL;
 	} else {
 		for (size_t i = 0; i < len; i++) {
