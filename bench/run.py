@@ -247,7 +247,8 @@ class Bench:
     def workers_supported(self):
         conf = os.path.join(self.dir, "probe.ini")
         with open(conf, "w") as f:
-            f.write("[gateway]\nlisten = 127.0.0.1:1\nworkers = 2\n")
+            f.write("[gateway]\nlisten = 127.0.0.1:1\nworkers = 2\n\n"
+                    "[route /echo]\nupstream = echo\n")
         r = subprocess.run([self.wsgate, "-t", "-c", conf],
                            capture_output=True, timeout=30)
         return r.returncode == 0
