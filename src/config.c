@@ -285,7 +285,7 @@ config_defaults(struct config *c, struct config_route *r)
 	c->tls.session_tickets = true;
 
 	memset(r, 0, sizeof(*r));
-	r->kind = UPSTREAM_ECHO; /* placeholder: upstream is required */
+	r->kind = UPSTREAM_ECHO; /* overwritten: config_check requires upstream */
 	r->frame_type = FRAME_BINARY;
 	r->connect_timeout_ms = 10 * 1000;
 	r->abort_on_reset = false;

@@ -874,7 +874,7 @@ static char *line_of(size_t n)
 	ck_assert_ptr_nonnull(s);
 	memcpy(s, "GET /", 5);
 	memset(s + 5, 'a', pathlen - 1);
-	strcpy(s + 4 + pathlen, tail);
+	memcpy(s + 4 + pathlen, tail, sizeof(tail));
 	ck_assert_uint_eq(strchr(s, '\r') - s, n);
 	return s;
 }
@@ -957,7 +957,7 @@ START_TEST(test_trickle_is_linear)
 	size_t len;
 
 	ck_assert_ptr_nonnull(req);
-	len = (size_t)sprintf(req, "GET / HTTP/1.1\r\nHost: h\r\nX-Big: ");
+	len = (size_t)snprintf(req, n + 64, "GET / HTTP/1.1\r\nHost: h\r\nX-Big: ");
 	memset(req + len, 'b', n - len);
 	memcpy(req + n, "\r\n\r\n", 4);
 	len = n + 4;
@@ -1027,19 +1027,19 @@ START_TEST(test_every_error_reachable)
 	ck_assert_ptr_nonnull(buf);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (cases[i].err == HTTP_ERR_TOO_MANY_HEADERS) {
-			strcpy(buf, RL);
+			size_t o = (size_t)snprintf(buf, 16384, "%s", RL);
 			for (j = 0; j < 70; j++)
-				strcat(buf, "A: b\r\n");
+				o += (size_t)snprintf(buf + o, 16384 - o, "A: b\r\n");
 		} else if (cases[i].err == HTTP_ERR_LINE_TOO_LONG) {
-			strcpy(buf, "GET /");
+			snprintf(buf, 16384, "GET /");
 			memset(buf + 5, 'a', 1100);
 			buf[5 + 1100] = '\0';
 		} else if (cases[i].err == HTTP_ERR_HEADERS_TOO_LARGE) {
-			strcpy(buf, RL "X: ");
+			snprintf(buf, 16384, "%s", RL "X: ");
 			memset(buf + strlen(buf), 'a', 9000);
 			buf[strlen(RL "X: ") + 9000] = '\0';
 		} else {
-			strcpy(buf, cases[i].req);
+			snprintf(buf, 16384, "%s", cases[i].req);
 		}
 		expect_error(buf, cases[i].err);
 		seen[cases[i].err] = true;

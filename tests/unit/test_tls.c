@@ -77,10 +77,10 @@ START_TEST(test_reject_long_labels_and_names)
 	char label[80], name[300];
 
 	memset(label, 'a', 64);
-	strcpy(label + 64, ".com");
+	memcpy(label + 64, ".com", sizeof(".com"));
 	ck_assert_ptr_nonnull(tls_name_pattern_error(label));
 	memset(label, 'a', 63);
-	strcpy(label + 63, ".com");
+	memcpy(label + 63, ".com", sizeof(".com"));
 	ck_assert_ptr_null(tls_name_pattern_error(label));
 	/* 4 x 63-byte labels + 3 dots = 255 > 253 */
 	for (int i = 0; i < 4; i++) {
