@@ -66,6 +66,7 @@ enum config_key_type {
 	KT_FILE,         /* a file name, kept with its line */
 	KT_STRING,       /* text, copied with its line */
 	KT_HOSTNAME,     /* a DNS name */
+	KT_FINGERPRINTS, /* comma-separated SHA-256 hex, ':' allowed */
 	KT_TLS_VERSION,  /* 1.2 or 1.3 */
 	KT_CLIENT_VERIFY,
 	KT_SERVER_NAMES, /* comma-separated names or *.wildcards */
@@ -163,6 +164,10 @@ enum config_key_type {
 	  0, 0)                                                                \
 	X(K_UPSTREAM_VERIFY, SEC_ROUTE, "upstream_verify", KT_BOOL,            \
 	  RF(upstream_verify), 0, 1)                                           \
+	X(K_CLIENT_SUBJECT, SEC_ROUTE, "client_subject", KT_STRING,            \
+	  RF(client_subject), 0, 0)                                            \
+	X(K_CLIENT_FINGERPRINT, SEC_ROUTE, "client_fingerprint",               \
+	  KT_FINGERPRINTS, NOF, 0, 0)                                          \
 	X(K_UPSTREAM_SNI, SEC_ROUTE, "upstream_sni", KT_HOSTNAME,              \
 	  RF(upstream_sni), 0, 0)                                              \
 	X(K_UPSTREAM_CERTIFICATE, SEC_ROUTE, "upstream_certificate", KT_FILE,  \
@@ -755,7 +760,47 @@ config_is_tchar(unsigned char ch)
 	       (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
 }
 
-/* Append one subprotocol token to the current route. */
+/* Append one SHA-256 client-certificate fingerprint to the current route. */
+static int
+config_add_fingerprint(struct config_loader *ld, const char *tok, int line)
+{
+	struct config_route *r = &ld->c->routes[ld->route];
+	uint8_t fp[32], (*v)[32];
+	size_t n = 0;
+	char q[80];
+
+	for (const char *p = tok; *p != '\0'; p++) {
+		int hi, lo;
+		if (*p == ':')
+			continue;
+		hi = access_hex(p[0]);
+		lo = p[1] != '\0' ? access_hex(p[1]) : -1;
+		if (hi < 0 || lo < 0 || n == sizeof(fp))
+			goto bad;
+		fp[n++] = (uint8_t)(hi << 4 | lo);
+		p++;
+	}
+	if (n != sizeof(fp))
+		goto bad;
+	v = realloc(r->client_fingerprints,
+		    (r->n_client_fingerprints + 1) * sizeof(*v));
+	if (v == NULL) {
+		config_error(ld, line, "client_fingerprint", "out of memory");
+		return -1;
+	}
+	r->client_fingerprints = v;
+	memcpy(v[r->n_client_fingerprints++], fp, sizeof(fp));
+	r->client_fingerprint_line = line;
+	return 0;
+bad:
+	config_error(ld, line, "client_fingerprint",
+		     "expected a SHA-256 fingerprint (64 hex digits, ':' "
+		     "allowed), got %s",
+		     config_quote(tok, q, sizeof(q)));
+	return -1;
+}
+
+/* Append one accepted subprotocol token to the current route. */
 static int
 config_add_subprotocol(struct config_loader *ld, const char *tok, int line)
 {
@@ -1369,6 +1414,8 @@ config_set(struct config_loader *ld, enum config_key_id id, const char *v)
 			return -1;
 		((struct config_value *)field)->line = ld->line;
 		return 0;
+	case KT_FINGERPRINTS:
+		return config_split_list(ld, k->name, v, config_add_fingerprint);
 	case KT_HOSTNAME:
 		if (!config_is_hostname(v)) {
 			config_error(ld, ld->line, k->name,
@@ -2133,6 +2180,20 @@ config_check(struct config_loader *ld)
 		config_check_route_tls(ld, r);
 		if (!ld->failed)
 			config_check_access(ld, r, sec);
+		if (!ld->failed &&
+		    (r->client_subject.value != NULL ||
+		     r->n_client_fingerprints > 0) &&
+		    c->tls.client_verify == CLIENT_VERIFY_OFF)
+			config_error(ld,
+				     r->client_subject.value != NULL
+					     ? r->client_subject.line
+					     : r->client_fingerprint_line,
+				     r->client_subject.value != NULL
+					     ? "client_subject"
+					     : "client_fingerprint",
+				     "needs client certificates: set "
+				     "client_verify = optional or required in "
+				     "[tls]");
 	}
 	if (!ld->failed)
 		config_check_tls(ld);
@@ -2328,6 +2389,8 @@ config_free(struct config *c)
 			free(r->subprotocols[j]);
 		free(r->subprotocols);
 		free(r->upstream_sni);
+		free(r->client_subject.value);
+		free(r->client_fingerprints);
 		free(r->upstream_ca.value);
 		free(r->upstream_certificate.value);
 		free(r->upstream_key.value);

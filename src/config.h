@@ -162,6 +162,13 @@ struct config_route {
 	bool tls;
 	bool upstream_verify;        /* verify its certificate and name */
 	char *upstream_sni;          /* NULL: host (none for IP literals) */
+	/* Client certificate this route requires (mTLS, [tls] client_verify
+	   optional or required): an exact RFC 2253 subject, and/or one of
+	   these SHA-256 fingerprints.  Neither set: no requirement. */
+	struct config_value client_subject;
+	uint8_t (*client_fingerprints)[32];
+	size_t n_client_fingerprints;
+	int client_fingerprint_line;
 	struct config_value upstream_ca; /* NULL: the system store */
 	struct config_value upstream_certificate; /* our client certificate */
 	struct config_value upstream_key;

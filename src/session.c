@@ -1116,15 +1116,48 @@ session_send_proxy_header(struct session *s)
 		bufferevent_write(s->up, buf, (size_t)n);
 }
 
+/* The route's client-certificate requirement (client_subject,
+   client_fingerprint): NULL if met or absent, else why not. */
+static const char *
+session_client_cert_refusal(const struct session *s)
+{
+	const struct config_route *r = s->route;
+	unsigned char fp[32];
+	SSL *ssl;
+
+	if (r->client_subject.value == NULL && r->n_client_fingerprints == 0)
+		return NULL;
+	ssl = s->client_tls ? bufferevent_openssl_get_ssl(s->client) : NULL;
+	if (ssl == NULL || s->tls_subject == NULL)
+		return "client certificate required";
+	if (r->client_subject.value != NULL &&
+	    strcmp(r->client_subject.value, s->tls_subject) == 0)
+		return NULL;
+	if (r->n_client_fingerprints > 0 && tls_peer_fingerprint(ssl, fp))
+		for (size_t i = 0; i < r->n_client_fingerprints; i++)
+			if (CRYPTO_memcmp(fp, r->client_fingerprints[i],
+					  sizeof(fp)) == 0)
+				return NULL;
+	return "client certificate not allowed on this route";
+}
+
 /* Per-IP limits, then Origin, token and target (access_check.c); false
    if the request was refused. */
 static bool
 session_admit(struct session *s, struct access_verdict *v)
 {
+	const char *why;
+
 	if (log_enabled(LOG_DEBUG)) {
 		char t[256];
 		access_check_log_target(s->route, s->http, t, sizeof(t));
 		log_debug("%s: GET %s", s->peer, t);
+	}
+	why = session_client_cert_refusal(s);
+	if (why != NULL) {
+		log_info("%s: %s: refused: %s", s->peer, s->route->path, why);
+		session_reject(s, 403, why);
+		return false;
 	}
 	if (s->srv->ip_limit != NULL) {
 		enum ip_limit_verdict iv = ip_limit_acquire(

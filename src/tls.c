@@ -815,3 +815,19 @@ tls_peer_subject(const SSL *ssl, char *buf, size_t len)
 			buf[i] = '?';
 	return buf;
 }
+
+/* SHA-256 of the verified peer certificate (DER). */
+bool
+tls_peer_fingerprint(const SSL *ssl, unsigned char out[32])
+{
+	X509 *x = SSL_get0_peer_certificate(ssl);
+	unsigned int n = 0;
+
+	if (x == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
+		return false;
+	if (X509_digest(x, EVP_sha256(), out, &n) != 1 || n != 32) {
+		ERR_clear_error();
+		return false;
+	}
+	return true;
+}

@@ -79,4 +79,8 @@ bool tls_verify_failed(const SSL *ssl, char *buf, size_t len);
    the peer sent none or it was not verified. */
 const char *tls_peer_subject(const SSL *ssl, char *buf, size_t len);
 
+/* The SHA-256 fingerprint of the verified peer certificate of SSL into
+   OUT; false when there is none (or it was not verified). */
+bool tls_peer_fingerprint(const SSL *ssl, unsigned char out[32]);
+
 #endif

@@ -12,10 +12,12 @@ Every certificate is made at test time with the openssl command.
 """
 
 import asyncio
+import hashlib
 import os
 import random
 import shutil
 import socket
+import subprocess
 import ssl
 import sys
 import tempfile
@@ -501,6 +503,70 @@ def t_mtls_optional():
         g.check_stop()
 
 
+async def path_echo(port, path, ctx, text="x"):
+    async with websockets.connect(wss(port, path), ssl=ctx,
+                                  open_timeout=T(5)) as ws:
+        await ws.send(text)
+        return await asyncio.wait_for(ws.recv(), T(5))
+
+
+def path_status(port, path, ctx):
+    """101 (as "ok" after an echo) or the HTTP status that refused it."""
+    try:
+        arun(path_echo(port, path, ctx), timeout=20)
+        return "ok"
+    except websockets.exceptions.InvalidStatusCode as e:
+        return e.status_code
+
+
+def cert_fingerprint(cert_path):
+    with open(cert_path) as f:
+        der = ssl.PEM_cert_to_DER_cert(f.read())
+    return ":".join("%02X" % b for b in hashlib.sha256(der).digest())
+
+
+def cert_subject(cert_path):
+    out = subprocess.run(["openssl", "x509", "-in", cert_path, "-noout",
+                          "-subject", "-nameopt", "RFC2253"],
+                         stdout=subprocess.PIPE, check=True, timeout=30)
+    return out.stdout.decode().strip().split("=", 1)[1]
+
+
+def t_route_requires_client_certificate():
+    c = ca()
+    other = c["main"].issue("client two", serial=3004, client=True)
+    g = Gateway(listen_flags="tls",
+                sections=[("tls", tls_section({"client_ca": c["main"].cert,
+                                               "client_verify":
+                                               "optional"}))],
+                routes={"/open": {"upstream": "echo"},
+                        "/by-fp": {"upstream": "echo",
+                                   "client_fingerprint":
+                                   cert_fingerprint(c["client"][0])},
+                        "/by-subject": {"upstream": "echo",
+                                        "client_subject":
+                                        cert_subject(c["client"][0])}},
+                name="per-route client certificate gateway").start()
+    try:
+        none = tls_client_context(c["main"])
+        one = tls_client_context(c["main"], *c["client"])
+        two = tls_client_context(c["main"], *other)
+        expect_eq(path_status(g.port, "/open", none), "ok", "/open, no cert")
+        for path in ("/by-fp", "/by-subject"):
+            expect_eq(path_status(g.port, path, none), 403,
+                      "%s without a certificate" % path)
+            expect_eq(path_status(g.port, path, one), "ok",
+                      "%s with the named certificate" % path)
+            expect_eq(path_status(g.port, path, two), 403,
+                      "%s with another valid certificate" % path)
+        expect(g.wait_log(r"refused: client certificate required", T(3)),
+               "no log line for a missing certificate")
+        expect(g.wait_log(r"refused: client certificate not allowed", T(3)),
+               "no log line for another certificate")
+    finally:
+        g.check_stop()
+
+
 # --- SIGHUP: certificate rotation --------------------------------------------
 
 def t_sighup_rotation():
@@ -796,6 +862,8 @@ TESTS = [
     ("mTLS required: valid certificate accepted, subject logged",
      t_mtls_valid_certificate_logged),
     ("mTLS optional: none accepted, a bad one refused", t_mtls_optional),
+    ("per route: client_fingerprint / client_subject required, 403 otherwise",
+     t_route_requires_client_certificate),
     ("SIGHUP: live connection kept, new serial served; bad files keep the "
      "old one", t_sighup_rotation),
     ("tls:// upstream verified by name, SNI sent", t_upstream_tls_verified),

@@ -1901,6 +1901,48 @@ START_TEST(test_access_keys_invalid)
 }
 END_TEST
 
+/* Per-route client certificate requirement (issue 7 over TLS). */
+START_TEST(test_client_cert_route_keys)
+{
+	static const char fp_hex[] =
+		"00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:"
+		"00112233445566778899aabbccddeeff";
+	char text[1024];
+	struct config *c;
+	const struct config_route *r;
+
+	snprintf(text, sizeof(text),
+		 "[gateway]\nlisten = 127.0.0.1:8443 tls\n" TLS_SEC
+		 "client_ca = ca.pem\nclient_verify = optional\n"
+		 "[route /m]\nupstream = echo\n"
+		 "client_subject = CN=client one,O=wsgate tests\n"
+		 "client_fingerprint = %s, %s\n",
+		 fp_hex, fp_hex);
+	c = load(text);
+	ck_assert_msg(c != NULL, "%s", err);
+	r = config_find_route(c, "/m", 2);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(r->client_subject.value, "CN=client one,O=wsgate tests");
+	ck_assert_uint_eq(r->n_client_fingerprints, 2);
+	ck_assert_uint_eq(r->client_fingerprints[0][0], 0x00);
+	ck_assert_uint_eq(r->client_fingerprints[0][10], 0xAA);
+	ck_assert_uint_eq(r->client_fingerprints[0][31], 0xFF);
+	config_free(c);
+	/* not a SHA-256 */
+	expect_error("[gateway]\nlisten = 127.0.0.1:8443 tls\n" TLS_SEC
+		     "client_ca = ca.pem\nclient_verify = optional\n"
+		     "[route /m]\nupstream = echo\nclient_fingerprint = abcd\n",
+		     "t.ini:10: client_fingerprint: expected a SHA-256 "
+		     "fingerprint (64 hex digits, ':' allowed), got \"abcd\"");
+	/* a requirement without client certificates in [tls] */
+	expect_error("[gateway]\nlisten = 127.0.0.1:8443 tls\n" TLS_SEC
+		     "[route /m]\nupstream = echo\n"
+		     "client_subject = CN=x\n",
+		     "t.ini:8: client_subject: needs client certificates: set "
+		     "client_verify = optional or required in [tls]");
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 config_suite(void)
@@ -1973,6 +2015,7 @@ config_suite(void)
 	tcase_add_test(tc, test_tls_named_errors);
 	tcase_add_test(tc, test_upstream_tls);
 	tcase_add_test(tc, test_upstream_tls_errors);
+	tcase_add_test(tc, test_client_cert_route_keys);
 	tcase_add_test(tc, test_access_keys_set);
 	tcase_add_test(tc, test_access_defaults);
 	tcase_add_test(tc, test_access_keys_invalid);
