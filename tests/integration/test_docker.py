@@ -517,16 +517,16 @@ def installed_closure(roots):
                                     dep))
         if ess == "yes" or prio == "required":
             base.add(name)
-    todo = [r for r in roots if r is not None]
+    pending = [r for r in roots if r is not None]
     if None in roots:
-        todo += sorted(base)
+        pending += sorted(base)
     seen = set()
-    while todo:
-        pkg = todo.pop()
+    while pending:
+        pkg = pending.pop()
         if pkg in seen:
             continue
         seen.add(pkg)
-        todo.extend(deps.get(pkg, ()))
+        pending.extend(deps.get(pkg, ()))
     return seen
 
 
