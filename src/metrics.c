@@ -223,6 +223,15 @@ metrics_head(struct evbuffer *out, const char *name, const char *type,
 			    name, type);
 }
 
+/* A metric with one unlabelled sample: HELP, TYPE, then NAME VALUE. */
+static void
+metrics_scalar(struct evbuffer *out, const char *name, const char *type,
+	       const char *help, uint64_t v)
+{
+	metrics_head(out, name, type, help);
+	evbuffer_add_printf(out, "%s %llu\n", name, (unsigned long long)v);
+}
+
 /* One sample NAME{route="PATH"EXTRA} VALUE. */
 static void
 metrics_route_sample(struct evbuffer *out, const char *name, const char *path,
@@ -256,14 +265,10 @@ metrics_render(struct evbuffer *out, struct metrics *const *workers, size_t n,
 	metrics_head(out, "wsgate_draining", "gauge",
 		     "1 while shutting down, else 0.");
 	evbuffer_add_printf(out, "wsgate_draining %d\n", g->draining ? 1 : 0);
-	metrics_head(out, "wsgate_accepted_connections_total", "counter",
-		     "TCP connections accepted.");
-	evbuffer_add_printf(out, "wsgate_accepted_connections_total %llu\n",
-			    (unsigned long long)SUM(accepted));
-	metrics_head(out, "wsgate_open_connections", "gauge",
-		     "TCP connections open, in any state.");
-	evbuffer_add_printf(out, "wsgate_open_connections %llu\n",
-			    (unsigned long long)SUM(open));
+	metrics_scalar(out, "wsgate_accepted_connections_total", "counter",
+		     "TCP connections accepted.", SUM(accepted));
+	metrics_scalar(out, "wsgate_open_connections", "gauge",
+		     "TCP connections open, in any state.", SUM(open));
 
 	metrics_head(out, "wsgate_sessions_open", "gauge",
 		     "Upgraded WebSocket sessions open, by route.");
@@ -375,20 +380,15 @@ metrics_render(struct evbuffer *out, struct metrics *const *workers, size_t n,
 					    metrics_slot_code(i),
 					    (unsigned long long)r);
 	}
-	metrics_head(out, "wsgate_abnormal_closures_total", "counter",
+	metrics_scalar(out, "wsgate_abnormal_closures_total", "counter",
 		     "Sessions that ended without a close handshake (logged "
-		     "as 1006).");
-	evbuffer_add_printf(out, "wsgate_abnormal_closures_total %llu\n",
-			    (unsigned long long)SUM(close_logged_1006));
-	metrics_head(out, "wsgate_tls_handshake_failures_total", "counter",
-		     "Failed TLS handshakes with clients.");
-	evbuffer_add_printf(out, "wsgate_tls_handshake_failures_total %llu\n",
-			    (unsigned long long)SUM(tls_handshake_failures));
-	metrics_head(out, "wsgate_buffered_bytes", "gauge",
+		     "as 1006).", SUM(close_logged_1006));
+	metrics_scalar(out, "wsgate_tls_handshake_failures_total", "counter",
+		     "Failed TLS handshakes with clients.",
+		     SUM(tls_handshake_failures));
+	metrics_scalar(out, "wsgate_buffered_bytes", "gauge",
 		     "Bytes queued toward clients and upstreams (sampled "
-		     "every second).");
-	evbuffer_add_printf(out, "wsgate_buffered_bytes %llu\n",
-			    (unsigned long long)SUM(buffered_bytes));
+		     "every second).", SUM(buffered_bytes));
 	metrics_head(out, "wsgate_config_reloads_total", "counter",
 		     "Configuration reloads (SIGHUP), by result.");
 	evbuffer_add_printf(out,

@@ -90,15 +90,7 @@ class ProxyUpstream(Upstream):
             rec.proxy = ("no header", buf)
             return
         self.event(rec).set()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not self.stopping:
-            data = self.read_some(c, rec, timeout=0.5)
-            if data is None:
-                continue
-            if not data:
-                rec.finish("eof")
-                return
-            self.send_all(c, rec, data)
+        self.echo(c, rec, 60)
 
 
 def proxy_rec(up, n):

@@ -626,6 +626,18 @@ class Upstream:
                 return
         rec.finish("timeout")
 
+    def echo(self, c, rec, limit_s):
+        """Send back every byte read on C until EOF or LIMIT_S seconds."""
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline and not self.stopping:
+            data = self.read_some(c, rec, timeout=0.5)
+            if data is None:
+                continue
+            if not data:
+                rec.finish("eof")
+                return
+            self.send_all(c, rec, data)
+
     def wait_conn(self, n=1, timeout=5):
         """The Nth connection's record (1-based), waiting up to TIMEOUT."""
         deadline = time.monotonic() + timeout
@@ -661,15 +673,7 @@ class EchoUpstream(Upstream):
     """Echoes every byte; records SHA-256 of what it got and sent."""
 
     def handle(self, c, rec):
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not self.stopping:
-            data = self.read_some(c, rec, timeout=0.5)
-            if data is None:
-                continue
-            if not data:
-                rec.finish("eof")
-                return
-            self.send_all(c, rec, data)
+        self.echo(c, rec, 120)
 
 
 class SinkUpstream(Upstream):
