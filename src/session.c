@@ -39,6 +39,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -54,6 +55,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "access_check.h"
@@ -74,8 +76,10 @@
 /* Bytes kept in the client bufferevent's output; the rest waits in
    to_client as whole frames, so control frames can overtake it. */
 #define CLIENT_OUT_CHUNK (64 * 1024)
-/* Largest single read from a socket. */
-#define MAX_SINGLE_READ (64 * 1024)
+/* Largest single read from a socket (or of TLS records).  256 KiB: a bulk
+   transfer then costs a wakeup, a read and a write per 256 KiB; at 64 KiB
+   the relay spent about twice the CPU per MB (docs/PERFORMANCE.md). */
+#define MAX_SINGLE_READ (256 * 1024)
 /* Largest single write to a socket (libevent's default is 16 KiB). */
 #define MAX_SINGLE_WRITE (256 * 1024)
 /* Buffer segments in one direct writev. */
@@ -730,13 +734,66 @@ session_write_now(struct bufferevent *bev, const uint8_t *hdr, size_t hlen,
 }
 
 /*
+ * OpenSSL bufferevents (libevent 2.1 bufferevent_openssl.c) hand over one
+ * TLS record per readable event: a 16 KiB record costs a wakeup, a read
+ * callback and a write toward the other side.  Go on reading records into
+ * the input's free space (reserve and commit: no copy) while OpenSSL has
+ * them, up to BEV's max_single_read in all.  Read-ahead stays off, so what
+ * we leave unread stays in the socket and wakes the loop again.  A record
+ * that ends the stream or fails stops the loop without being reported
+ * here: the same SSL_read from libevent reports it again (the SSL object
+ * keeps its shutdown or error state) when the socket is readable, and a
+ * closed or failed TLS peer leaves the socket readable (EOF).
+ */
+static void
+session_read_more_tls(struct bufferevent *bev, SSL *ssl, size_t want)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	struct evbuffer_iovec v;
+
+	/* Less than a whole record came: the peer writes small messages, and
+	   another read would most likely cost a failing read(2). */
+	if (evbuffer_get_length(in) < SSL3_RT_MAX_PLAIN_LENGTH)
+		return;
+	while (want > 0) {
+		size_t got = 0;
+		int r = 0;
+
+		if (evbuffer_reserve_space(in, (ev_ssize_t)want, &v, 1) < 1)
+			break;
+		if (v.iov_len > want)
+			v.iov_len = want;
+		while (got < v.iov_len) {
+			size_t ask = v.iov_len - got;
+			ERR_clear_error();
+			r = SSL_read(ssl, (char *)v.iov_base + got,
+				     ask > INT_MAX ? INT_MAX : (int)ask);
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		if (got > 0) {
+			v.iov_len = got;
+			evbuffer_commit_space(in, &v, 1);
+			want -= got;
+		}
+		if (r <= 0) {
+			/* WANT_READ: the socket is drained.  Anything else is
+			   left for libevent's own read to report. */
+			ERR_clear_error();
+			break;
+		}
+	}
+}
+
+/*
  * libevent 2.1 reads at most 4096 bytes per readable event (buffer.c
  * EVBUFFER_MAX_READ), whatever max_single_read says: a bulk transfer then
  * costs a wakeup, an ioctl, a readv and a frame header per 4 KiB.  On a
  * plain socket, read on into the input buffer's own free space (reserve and
  * commit: no copy) up to BEV's max_single_read in all, in one readv, when
  * libevent's read came back full.  EOF and errors are left for libevent's
- * next read to report.
+ * next read to report.  TLS: session_read_more_tls.
  */
 static void
 session_read_more(struct bufferevent *bev)
@@ -750,10 +807,17 @@ session_read_more(struct bufferevent *bev)
 	size_t want;
 	ssize_t r;
 	int n;
+	SSL *ssl;
 
+	if (max <= 0 || have >= (size_t)max)
+		return;
+	if (bufferevent_get_underlying(bev) == NULL &&
+	    (ssl = bufferevent_openssl_get_ssl(bev)) != NULL) {
+		session_read_more_tls(bev, ssl, (size_t)max - have);
+		return;
+	}
 	/* Less than libevent's 4096 read: it took all there was. */
-	if (max <= 0 || have < 4096 || have >= (size_t)max ||
-	    !session_is_plain_socket(bev))
+	if (have < 4096 || !session_is_plain_socket(bev))
 		return;
 	/* The socket bufferevent freezes its input's end between its own
 	   reads; thaw it for ours. */
@@ -1297,7 +1361,7 @@ session_handshake_done(struct session *s)
 		}
 		bufferevent_setcb(s->up, session_up_read_cb, session_up_write_cb,
 				  session_up_event_cb, s);
-		bufferevent_set_max_single_read(s->up, cfg->limits.max_frame);
+		bufferevent_set_max_single_read(s->up, MAX_SINGLE_READ);
 		if (s->route->send_proxy != SEND_PROXY_OFF)
 			session_send_proxy_header(s);
 		bufferevent_set_max_single_write(s->up, MAX_SINGLE_WRITE);
@@ -1698,7 +1762,7 @@ session_up_start_tls(struct session *s)
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	bufferevent_setcb(bev, session_up_read_cb, session_up_write_cb,
 			  session_up_event_cb, s);
-	bufferevent_set_max_single_read(bev, s->srv->cfg->limits.max_frame);
+	bufferevent_set_max_single_read(bev, MAX_SINGLE_READ);
 	evbuffer_add_buffer(bufferevent_get_output(bev), held);
 	evbuffer_free(held);
 	bufferevent_enable(bev, EV_WRITE);

@@ -174,6 +174,43 @@ def t_wss_tcp_route():
            "access line with code=4001")
 
 
+def bulk_through(uri, total, chunk=65536):
+    """Send TOTAL random bytes in CHUNK-byte messages while reading what
+    comes back (re-framed by the gateway); return (sent, got) SHA-256."""
+    data = os.urandom(total)
+
+    async def go():
+        ctx = tls_client_context(ca()["main"])
+        async with websockets.connect(uri, ssl=ctx, open_timeout=T(5),
+                                      max_size=None) as ws:
+            async def send():
+                for i in range(0, total, chunk):
+                    await ws.send(data[i:i + chunk])
+            sender = asyncio.ensure_future(send())
+            got = hashlib.sha256()
+            n = 0
+            while n < total:
+                r = await asyncio.wait_for(ws.recv(), T(10))
+                got.update(r)
+                n += len(r)
+            await sender
+            expect_eq(n, total, "bytes back")
+            return got.hexdigest()
+    return hashlib.sha256(data).hexdigest(), arun(go())
+
+
+def t_wss_bulk_tcp_route():
+    # TLS records arrive back to back: the gateway reads several per wakeup
+    sent, got = bulk_through(wss(gw().port, "/tcp"), 8 << 20)
+    expect_eq(got, sent, "SHA-256 of 8 MiB through wss:// and back")
+
+
+def t_wss_bulk_tls_upstream():
+    sent, got = bulk_through(wss(gw().port, "/up"), 4 << 20)
+    expect_eq(got, sent, "SHA-256 of 4 MiB through wss:// and a tls:// "
+              "upstream and back")
+
+
 def t_wss_upstream_reset_code():
     g = gw()
 
@@ -835,6 +872,10 @@ TESTS = [
     ("wss:// echo route, text and binary, access log tls=", t_wss_echo_route),
     ("wss:// TCP route both ways, client close code 4001 preserved",
      t_wss_tcp_route),
+    ("wss:// bulk: 8 MiB each way through a TCP route, SHA-256 equal",
+     t_wss_bulk_tcp_route),
+    ("wss:// bulk: 4 MiB each way through a tls:// upstream, SHA-256 equal",
+     t_wss_bulk_tls_upstream),
     ("wss:// upstream reset -> 1011 'upstream reset'",
      t_wss_upstream_reset_code),
     ("s_client: verified, TLS 1.3, ALPN http/1.1", t_s_client_defaults),
