@@ -132,28 +132,35 @@ struct session {
 	size_t up_held;               /* validated bytes of a partial code
 					 point held back in up's input */
 
-	struct event *timer;          /* handshake, then close/linger */
+	/* The one timer every session has: the handshake timeout, then
+	   pings while open, then the close/linger timeout (close_armed),
+	   then the deferred free.  One event instead of four: an idle
+	   connection's memory is mostly its events and buffers. */
+	struct event *timer;
 	struct event *connect_timer;  /* only while connecting */
-	struct event *ping_timer;
 	struct event *idle_timer;     /* only with an idle_timeout */
-	struct event *free_ev;
 
-	struct timeval started, last_rx, last_data, ping_sent, connect_start;
+	/* microseconds since the epoch: started and connect_start from
+	   gettimeofday, the rest from the loop's cached clock */
+	uint64_t started, last_rx, last_data, ping_sent, connect_start;
 
 	uint64_t bytes_in, bytes_out, msgs_in, msgs_out;
 	int http_status;
 	unsigned code_sent, code_rcvd, code_logged;
 	const char *closed_by;        /* "client", "upstream", "gateway" */
-	char reason[96];
-	char peer[64];                /* the real client, for logs */
+	char *reason;                 /* for the access log; NULL: none */
+	char peer[NETADDR_STRLEN];    /* the real client, for logs */
 	char *tls_subject;            /* verified client certificate */
 	const char *tls_version;      /* "TLSv1.3"; NULL: plain */
 
 	struct proxy_proto *pp;       /* PROXY header still to read */
-	struct sockaddr_storage peer_addr;   /* the TCP peer */
-	struct sockaddr_storage client_addr; /* the real client */
-	struct sockaddr_storage local_addr;  /* what the client connected to */
-	char via[NETADDR_STRLEN];     /* the TCP peer, when not the client */
+	struct session_addrs *addrs;  /* until the upgrade is done */
+	union {                       /* the real client, while ip_counted */
+		struct sockaddr sa;
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+	} ip;
+	char *via;                    /* the TCP peer, when not the client */
 	char *target;                 /* token-file route: "host:port" */
 
 	unsigned over_limit : 1;
@@ -172,6 +179,15 @@ struct session {
 	unsigned up_tls : 1;          /* up is an OpenSSL bufferevent */
 	unsigned up_tls_dead : 1;
 	unsigned ip_counted : 1;      /* ip_limit_acquire admitted it */
+	unsigned close_armed : 1;     /* timer: close/linger timeout */
+};
+
+/* Addresses needed only until the upgrade (trusted-proxy checks, the
+   PROXY header sent upstream). */
+struct session_addrs {
+	struct sockaddr_storage client; /* the real client */
+	struct sockaddr_storage peer;  /* the TCP peer */
+	struct sockaddr_storage local; /* what the client connected to */
 };
 
 static void session_client_read_cb(struct bufferevent *bev, void *arg);
@@ -187,6 +203,8 @@ static void session_client_flush(struct session *s);
 static void session_up_close(struct session *s, enum up_close_mode mode);
 static void session_client_drop(struct session *s, bool reset);
 static void session_up_free(struct session *s, bool notify);
+static void session_ping(struct session *s);
+static void session_arm_close(struct session *s);
 static void session_up_failed(struct session *s, enum upstream_failure f,
 			      int err);
 static size_t session_write_now(struct bufferevent *bev, const uint8_t *hdr,
@@ -217,23 +235,37 @@ session_tv(uint64_t ms)
 	return tv;
 }
 
-/* Now, from the loop's cached clock. */
-static struct timeval
+static uint64_t
+session_us(struct timeval tv)
+{
+	return (uint64_t)tv.tv_sec * 1000000u + (uint64_t)tv.tv_usec;
+}
+
+/* Now, in microseconds, from the loop's cached clock. */
+static uint64_t
 session_now(const struct session *s)
 {
 	struct timeval tv;
 
 	event_base_gettimeofday_cached(s->srv->base, &tv);
-	return tv;
+	return session_us(tv);
 }
 
-/* Milliseconds from A to B (0 if B is earlier). */
+/* Now, in microseconds, from gettimeofday. */
 static uint64_t
-session_ms_between(struct timeval a, struct timeval b)
+session_wall_us(void)
 {
-	int64_t ms = (int64_t)(b.tv_sec - a.tv_sec) * 1000 +
-		     (b.tv_usec - a.tv_usec) / 1000;
-	return ms > 0 ? (uint64_t)ms : 0;
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return session_us(tv);
+}
+
+/* Milliseconds from A to B, in microseconds (0 if B is earlier). */
+static uint64_t
+session_ms_between(uint64_t a, uint64_t b)
+{
+	return b > a ? (b - a) / 1000 : 0;
 }
 
 /* Stop EV if it exists (some timers are made only when needed). */
@@ -253,6 +285,13 @@ session_arm(struct event *ev, uint64_t ms)
 	evtimer_add(ev, &tv);
 }
 
+/* Bytes in to_client (made on first use: most sessions never queue). */
+static size_t
+session_to_client_len(const struct session *s)
+{
+	return s->to_client != NULL ? evbuffer_get_length(s->to_client) : 0;
+}
+
 /* Bytes queued toward the client (its output plus to_client). */
 static size_t
 session_client_queued(const struct session *s)
@@ -260,7 +299,16 @@ session_client_queued(const struct session *s)
 	if (s->client == NULL)
 		return 0;
 	return evbuffer_get_length(bufferevent_get_output(s->client)) +
-	       evbuffer_get_length(s->to_client);
+	       session_to_client_len(s);
+}
+
+/* Replace the logged reason (held on the heap: most sessions are idle, and
+   never need one until they end). */
+static void
+session_replace_reason(struct session *s, const char *reason)
+{
+	free(s->reason);
+	s->reason = strdup(reason); /* NULL: logged as "" */
 }
 
 /* Remember the first reason the session is ending for. */
@@ -270,21 +318,19 @@ session_set_reason(struct session *s, const char *who, const char *reason)
 	if (s->closed_by != NULL)
 		return;
 	s->closed_by = who;
-	snprintf(s->reason, sizeof(s->reason), "%s", reason);
+	session_replace_reason(s, reason);
 }
 
 /* Write the access-log line for S. */
 static void
 session_log(struct session *s)
 {
-	struct timeval now;
 	uint64_t ms;
 	char sent[12] = "-", rcvd[12] = "-", tls[320] = "";
 
 	if (!s->cfg->access_log)
 		return;
-	gettimeofday(&now, NULL);
-	ms = session_ms_between(s->started, now);
+	ms = session_ms_between(s->started, session_wall_us());
 	if (s->code_sent)
 		snprintf(sent, sizeof(sent), "%u", s->code_sent);
 	if (s->code_rcvd)
@@ -299,14 +345,15 @@ session_log(struct session *s)
 		   ".%03" PRIu64 "s in_bytes=%" PRIu64 " in_msgs=%" PRIu64
 		   " out_bytes=%" PRIu64 " out_msgs=%" PRIu64
 		   " close_sent=%s close_rcvd=%s code=%u closed_by=%s reason=\"%s\"%s",
-		   s->peer, s->via[0] ? " via=" : "", s->via,
+		   s->peer, s->via ? " via=" : "", s->via ? s->via : "",
 		   s->route ? s->route->path : "-",
 		   s->target != NULL ? s->target
 				: s->route ? s->route->upstream : "-",
 		   s->http_status,
 		   ms / 1000, ms % 1000, s->bytes_in, s->msgs_in, s->bytes_out,
 		   s->msgs_out, sent, rcvd, s->code_logged,
-		   s->closed_by ? s->closed_by : "-", s->reason, tls);
+		   s->closed_by ? s->closed_by : "-",
+		   s->reason ? s->reason : "", tls);
 }
 
 /* Milliseconds of a monotonic clock (per-IP buckets). */
@@ -327,7 +374,7 @@ session_free(struct session *s)
 		return;
 	if (s->ip_counted)
 		ip_limit_release(s->srv->ip_limit,
-				 (struct sockaddr *)&s->client_addr,
+				 &s->ip.sa,
 				 session_monotonic_ms());
 	free(s->pp);
 	if (s->prev != NULL)
@@ -349,13 +396,12 @@ session_free(struct session *s)
 		event_free(s->timer);
 	if (s->connect_timer != NULL)
 		event_free(s->connect_timer);
-	if (s->ping_timer != NULL)
-		event_free(s->ping_timer);
 	if (s->idle_timer != NULL)
 		event_free(s->idle_timer);
 	free(s->target);
-	if (s->free_ev != NULL)
-		event_free(s->free_ev);
+	free(s->addrs);
+	free(s->reason);
+	free(s->via);
 	if (s->rm != NULL && s->http_status == 101)
 		metrics_sub(&s->rm->open, 1);
 	metrics_sub(&s->srv->metrics.open, 1);
@@ -399,11 +445,12 @@ session_maybe_done(struct session *s)
 	if (s->state == SESSION_DONE || s->client != NULL || s->up != NULL)
 		return;
 	s->state = SESSION_DONE;
-	evtimer_del(s->timer);
 	session_timer_stop(s->connect_timer);
-	evtimer_del(s->ping_timer);
 	session_timer_stop(s->idle_timer);
-	event_active(s->free_ev, EV_TIMEOUT, 1);
+	/* The timer has nothing left to time: it becomes the free event. */
+	evtimer_del(s->timer);
+	event_assign(s->timer, s->srv->base, -1, 0, session_free_cb, s);
+	event_active(s->timer, EV_TIMEOUT, 1);
 }
 
 /* Close the client connection now (RST if RESET). */
@@ -422,7 +469,8 @@ session_client_drop(struct session *s, bool reset)
 	}
 	bufferevent_free(s->client);
 	s->client = NULL;
-	evbuffer_drain(s->to_client, evbuffer_get_length(s->to_client));
+	if (s->to_client != NULL)
+		evbuffer_drain(s->to_client, evbuffer_get_length(s->to_client));
 	session_maybe_done(s);
 }
 
@@ -444,12 +492,21 @@ session_linger(struct session *s)
 	}
 	bufferevent_enable(s->client, EV_READ);
 	s->client_paused = 0;
-	session_arm(s->timer, s->cfg->limits.close_timeout_ms);
+	session_arm_close(s);
 	/* The upstream has nothing more to say to this client. */
 	session_up_close(s, UP_CLOSE_FLUSH);
 }
 
-/* Close timer, handshake timer and linger timer. */
+/* Close and linger timeouts from here on: pings stop. */
+static void
+session_arm_close(struct session *s)
+{
+	s->close_armed = 1;
+	session_arm(s->timer, s->cfg->limits.close_timeout_ms);
+}
+
+/* The session's timer: handshake timeout, a ping (open and not closing),
+   close timeout, linger timeout. */
 static void
 session_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -457,6 +514,10 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
+	if (s->state == SESSION_OPEN && !s->close_armed) {
+		session_ping(s);
+		return;
+	}
 	switch (s->state) {
 	case SESSION_HANDSHAKE:
 		if (s->client_tls && !s->client_tls_ok) {
@@ -484,12 +545,23 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-/* Write BUF (LEN bytes) to the client at once, ahead of to_client. */
+/* Write BUF (LEN bytes) to the client at once, ahead of to_client.  While
+   open, a Ping or Pong goes straight to an idle socket: queuing it would
+   allocate a buffer chain and switch EPOLLOUT on and off for 14 bytes.  The
+   HTTP responses and our Close go through the output, whose write
+   callback moves the session on. */
 static void
 session_client_write_now(struct session *s, const void *buf, size_t len)
 {
-	if (s->client != NULL)
-		bufferevent_write(s->client, buf, len);
+	size_t done = 0;
+
+	if (s->client == NULL)
+		return;
+	if (s->state == SESSION_OPEN && !s->close_sent)
+		done = session_write_now(s->client, buf, len, NULL, 0);
+	if (done < len)
+		bufferevent_write(s->client, (const uint8_t *)buf + done,
+				  len - done);
 }
 
 /* Answer with an HTTP error and close after it is sent. */
@@ -521,8 +593,11 @@ session_client_frame(struct session *s, bool fin, unsigned opcode,
 	size_t hlen = ws_frame_header(hdr, fin, (uint8_t)opcode, n, NULL);
 	struct evbuffer *out = bufferevent_get_output(s->client);
 
-	if (evbuffer_get_length(s->to_client) == 0 &&
-	    evbuffer_get_length(out) < CLIENT_OUT_CHUNK) {
+	if (s->to_client == NULL && evbuffer_get_length(out) >= CLIENT_OUT_CHUNK)
+		s->to_client = evbuffer_new(); /* NULL: queue in the output */
+	if (session_to_client_len(s) == 0 &&
+	    (evbuffer_get_length(out) < CLIENT_OUT_CHUNK ||
+	     s->to_client == NULL)) {
 		size_t done = 0;
 		/* Data frames straight out when nothing is queued; a Close
 		   goes through the output, whose drain ends the session. */
@@ -553,7 +628,7 @@ session_client_flush(struct session *s)
 		return;
 	out = bufferevent_get_output(s->client);
 	while (evbuffer_get_length(out) < CLIENT_OUT_CHUNK &&
-	       evbuffer_get_length(s->to_client) >= 2) {
+	       session_to_client_len(s) >= 2) {
 		uint8_t h[10];
 		size_t have = evbuffer_get_length(s->to_client);
 		size_t hlen = 2;
@@ -603,9 +678,8 @@ session_send_close(struct session *s, unsigned code, const char *reason)
 	}
 	if (s->up != NULL && s->up_state == UP_OPEN)
 		bufferevent_disable(s->up, EV_READ);
-	evtimer_del(s->ping_timer);
 	session_timer_stop(s->idle_timer);
-	session_arm(s->timer, s->cfg->limits.close_timeout_ms);
+	session_arm_close(s);
 	session_client_flush(s);
 	/* Keep reading: the client's Close must still be seen. */
 	if (s->client_paused && s->client != NULL) {
@@ -653,9 +727,8 @@ session_up_close(struct session *s, enum up_close_mode mode)
 		s->up_state = UP_FLUSHING;
 		bufferevent_disable(s->up, EV_READ);
 		bufferevent_setwatermark(s->up, EV_WRITE, 0, 0);
-		if (!evtimer_pending(s->timer, NULL))
-			session_arm(s->timer,
-				    s->cfg->limits.close_timeout_ms);
+		if (!s->close_armed)
+			session_arm_close(s);
 		return;
 	}
 	if (mode == UP_CLOSE_RESET && bufferevent_getfd(s->up) >= 0) {
@@ -889,7 +962,7 @@ session_can_forward(const struct session *s)
 static void
 session_control(struct session *s, const struct ws_event *ev)
 {
-	uint8_t hdr[WS_MAX_HEADER];
+	uint8_t frame[WS_MAX_HEADER + WS_MAX_CONTROL_PAYLOAD];
 	size_t hlen;
 
 	switch (ev->opcode) {
@@ -897,9 +970,10 @@ session_control(struct session *s, const struct ws_event *ev)
 		if (s->close_sent)
 			break;
 		/* RFC 6455 5.5.3: same payload; ahead of queued data. */
-		hlen = ws_frame_header(hdr, true, WS_OP_PONG, ev->len, NULL);
-		session_client_write_now(s, hdr, hlen);
-		session_client_write_now(s, ev->data, ev->len);
+		hlen = ws_frame_header(frame, true, WS_OP_PONG, ev->len, NULL);
+		if (ev->len > 0)
+			memcpy(frame + hlen, ev->data, ev->len);
+		session_client_write_now(s, frame, hlen + ev->len);
 		break;
 	case WS_OP_PONG:
 		break; /* any traffic counts: last_rx is already updated */
@@ -1083,14 +1157,11 @@ session_connect_timer_cb(evutil_socket_t fd, short what, void *arg)
    within pong_timeout of a ping drops the connection (logged as 1006,
    nothing is sent). */
 static void
-session_ping_cb(evutil_socket_t fd, short what, void *arg)
+session_ping(struct session *s)
 {
-	struct session *s = arg;
 	const struct config_limits *lim = &s->cfg->limits;
-	struct timeval now = session_now(s);
+	uint64_t now = session_now(s);
 
-	(void)fd;
-	(void)what;
 	if (s->close_sent || s->client == NULL)
 		return;
 	if (s->ping_outstanding) {
@@ -1108,7 +1179,7 @@ session_ping_cb(evutil_socket_t fd, short what, void *arg)
 		}
 		s->ping_outstanding = 0;
 		uint64_t waited = session_ms_between(s->ping_sent, now);
-		session_arm(s->ping_timer, waited < lim->ping_interval_ms
+		session_arm(s->timer, waited < lim->ping_interval_ms
 						   ? lim->ping_interval_ms - waited
 						   : 0);
 		return;
@@ -1116,18 +1187,18 @@ session_ping_cb(evutil_socket_t fd, short what, void *arg)
 	/* Ping only after ping_interval without traffic from the client. */
 	uint64_t quiet = session_ms_between(s->last_rx, now);
 	if (quiet < lim->ping_interval_ms && !s->client_paused) {
-		session_arm(s->ping_timer, lim->ping_interval_ms - quiet);
+		session_arm(s->timer, lim->ping_interval_ms - quiet);
 		return;
 	}
 	uint8_t frame[WS_MAX_HEADER + 8];
-	uint64_t stamp = (uint64_t)now.tv_sec * 1000000u + (uint64_t)now.tv_usec;
+	uint64_t stamp = now;
 	size_t hlen = ws_frame_header(frame, true, WS_OP_PING, 8, NULL);
 	memcpy(frame + hlen, &stamp, 8);
 	session_client_write_now(s, frame, hlen + 8);
 	s->ping_outstanding = 1;
 	s->rx_since_ping = 0;
 	s->ping_sent = now;
-	session_arm(s->ping_timer, lim->pong_timeout_ms);
+	session_arm(s->timer, lim->pong_timeout_ms);
 }
 
 /* No data message either way for idle_timeout: Close 1000. */
@@ -1154,13 +1225,17 @@ session_idle_cb(evutil_socket_t fd, short what, void *arg)
 static void
 session_set_client(struct session *s)
 {
-	netaddr_format((struct sockaddr *)&s->client_addr, s->peer,
+	netaddr_format((struct sockaddr *)&s->addrs->client, s->peer,
 		       sizeof(s->peer));
-	if (memcmp(&s->client_addr, &s->peer_addr, sizeof(s->peer_addr)) != 0)
-		netaddr_format((struct sockaddr *)&s->peer_addr, s->via,
-			       sizeof(s->via));
-	else
-		s->via[0] = '\0';
+	free(s->via);
+	s->via = NULL;
+	if (memcmp(&s->addrs->client, &s->addrs->peer,
+		   sizeof(s->addrs->peer)) != 0) {
+		char via[NETADDR_STRLEN];
+		netaddr_format((struct sockaddr *)&s->addrs->peer, via,
+			       sizeof(via));
+		s->via = strdup(via); /* NULL: the log leaves it out */
+	}
 }
 
 /* Queue the PROXY header for the upstream ahead of any client data. */
@@ -1168,8 +1243,8 @@ static void
 session_send_proxy_header(struct session *s)
 {
 	uint8_t buf[PROXY_PROTO_BUILD_MAX];
-	const struct sockaddr *src = (const struct sockaddr *)&s->client_addr;
-	const struct sockaddr *dst = (const struct sockaddr *)&s->local_addr;
+	const struct sockaddr *src = (const struct sockaddr *)&s->addrs->client;
+	const struct sockaddr *dst = (const struct sockaddr *)&s->addrs->local;
 	int n;
 
 	if (s->route->send_proxy == SEND_PROXY_V1)
@@ -1225,7 +1300,7 @@ session_admit(struct session *s, struct access_verdict *v)
 	}
 	if (s->srv->ip_limit != NULL) {
 		enum ip_limit_verdict iv = ip_limit_acquire(
-			s->srv->ip_limit, (struct sockaddr *)&s->client_addr,
+			s->srv->ip_limit, (struct sockaddr *)&s->addrs->client,
 			session_monotonic_ms());
 		if (iv != IP_LIMIT_OK) {
 			log_info("%s: %s", s->peer, ip_limit_verdict_text(iv));
@@ -1236,6 +1311,9 @@ session_admit(struct session *s, struct access_verdict *v)
 			return false;
 		}
 		s->ip_counted = 1;
+		/* ip_limit_release needs it after the upgrade (IP only: a
+		   limit never counts another family) */
+		memcpy(&s->ip, &s->addrs->client, sizeof(s->ip));
 	}
 	access_check_request(s->srv, s->route, s->http, v);
 	if (v->status != 0) {
@@ -1288,7 +1366,7 @@ session_handshake_done(struct session *s)
 		config_unref(old);
 	}
 	cfg = s->cfg;
-	if (access_check_client(cfg, s->http, &s->client_addr))
+	if (access_check_client(cfg, s->http, &s->addrs->client))
 		session_set_client(s);
 	s->route = config_find_route(cfg, path.p, path.len);
 	if (s->route == NULL) {
@@ -1334,7 +1412,7 @@ session_handshake_done(struct session *s)
 	ws_decoder_init(&s->dec, &dc);
 	s->last_rx = s->last_data = session_now(s);
 	if (cfg->limits.ping_interval_ms > 0)
-		session_arm(s->ping_timer, cfg->limits.ping_interval_ms);
+		session_arm(s->timer, cfg->limits.ping_interval_ms);
 	if (cfg->limits.idle_timeout_ms > 0) {
 		s->idle_timer = evtimer_new(s->srv->base, session_idle_cb, s);
 		if (s->idle_timer == NULL) {
@@ -1366,7 +1444,7 @@ session_handshake_done(struct session *s)
 			session_send_proxy_header(s);
 		bufferevent_set_max_single_write(s->up, MAX_SINGLE_WRITE);
 		s->up_state = UP_CONNECTING;
-		gettimeofday(&s->connect_start, NULL);
+		s->connect_start = session_wall_us();
 		s->connect_timer = evtimer_new(s->srv->base,
 					       session_connect_timer_cb, s);
 		if (s->connect_timer == NULL) {
@@ -1394,6 +1472,8 @@ session_handshake_done(struct session *s)
 			return;
 		}
 	}
+	free(s->addrs); /* the PROXY header, if any, is queued */
+	s->addrs = NULL;
 	/* Frames the client sent right behind its request. */
 	session_frames(s);
 }
@@ -1424,10 +1504,10 @@ session_proxy_header(struct session *s)
 			const struct proxy_proto_result *r =
 				proxy_proto_result(s->pp);
 			if (r->has_addr && !r->local) {
-				s->client_addr = r->src;
-				s->local_addr = r->dst;
-				netaddr_unmap(&s->client_addr);
-				netaddr_unmap(&s->local_addr);
+				s->addrs->client = r->src;
+				s->addrs->local = r->dst;
+				netaddr_unmap(&s->addrs->client);
+				netaddr_unmap(&s->addrs->local);
 				session_set_client(s);
 			}
 			log_debug("%s: PROXY v%d header%s", s->peer, r->version,
@@ -1625,9 +1705,12 @@ session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 			s->code_logged = WS_CLOSE_ABNORMAL;
 		session_set_reason(s, "client",
 				   reset ? "client reset" : "client vanished");
-		if (reset && err != 0)
-			snprintf(s->reason, sizeof(s->reason),
-				 "client reset: %s", strerror(err));
+		if (reset && err != 0) {
+			char why[96];
+			snprintf(why, sizeof(why), "client reset: %s",
+				 strerror(err));
+			session_replace_reason(s, why);
+		}
 		/* RST at once if the client reset; otherwise what the client
 		   sent before its FIN still goes out, then FIN. */
 		session_up_close(s, reset ? UP_CLOSE_RESET : UP_CLOSE_FLUSH);
@@ -1823,13 +1906,11 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 		s->conn = NULL;
 		s->up_state = UP_OPEN;
 		{
-			struct timeval now;
-			gettimeofday(&now, NULL);
-			metrics_connect_latency(
-				s->rm, (uint64_t)(now.tv_sec - s->connect_start.tv_sec) *
-						       1000000u +
-					       (uint64_t)(now.tv_usec -
-							  s->connect_start.tv_usec));
+			uint64_t now = session_wall_us();
+			metrics_connect_latency(s->rm,
+						now > s->connect_start
+							? now - s->connect_start
+							: 0);
 		}
 		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP,
 				 TCP_NODELAY, &one, sizeof(one));
@@ -1924,24 +2005,31 @@ session_start(struct server *srv, const struct config_listen *cl,
 		return;
 	}
 	s->srv = srv;
-	if (addr_len > sizeof(s->peer_addr))
-		addr_len = sizeof(s->peer_addr);
-	memcpy(&s->peer_addr, addr, addr_len);
-	netaddr_unmap(&s->peer_addr);
-	s->client_addr = s->peer_addr;
-	if (getsockname(fd, (struct sockaddr *)&s->local_addr, &llen) < 0)
-		memset(&s->local_addr, 0, sizeof(s->local_addr));
-	netaddr_unmap(&s->local_addr);
+	s->addrs = calloc(1, sizeof(*s->addrs));
+	if (s->addrs == NULL) {
+		evutil_closesocket(fd);
+		free(s);
+		return;
+	}
+	if (addr_len > sizeof(s->addrs->peer))
+		addr_len = sizeof(s->addrs->peer);
+	memcpy(&s->addrs->peer, addr, addr_len);
+	netaddr_unmap(&s->addrs->peer);
+	s->addrs->client = s->addrs->peer;
+	if (getsockname(fd, (struct sockaddr *)&s->addrs->local, &llen) < 0)
+		memset(&s->addrs->local, 0, sizeof(s->addrs->local));
+	netaddr_unmap(&s->addrs->local);
 	session_set_client(s);
 	if (cl != NULL && cl->proxy_protocol) {
 		/* spec 2: only from proxies we trust */
 		if (!netaddr_nets_contain(cfg->trusted_proxies,
 					  cfg->n_trusted_proxies,
-					  (struct sockaddr *)&s->peer_addr)) {
+					  (struct sockaddr *)&s->addrs->peer)) {
 			log_warn("%s: %s: peer is not in trusted_proxies and "
 				 "this listener expects a PROXY header: closed",
 				 cl->text, s->peer);
 			evutil_closesocket(fd);
+			free(s->addrs);
 			free(s);
 			return;
 		}
@@ -1952,7 +2040,7 @@ session_start(struct server *srv, const struct config_listen *cl,
 	s->cfg = config_ref(srv->cfg);
 	metrics_add(&srv->metrics.accepted, 1);
 	metrics_add(&srv->metrics.open, 1); /* session_free takes it back */
-	gettimeofday(&s->started, NULL);
+	s->started = session_wall_us();
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
 	if (cl->tls) {
@@ -1974,14 +2062,10 @@ session_start(struct server *srv, const struct config_listen *cl,
 		s->client = bufferevent_socket_new(srv->base, fd,
 						   BEV_OPT_CLOSE_ON_FREE);
 	}
-	s->to_client = evbuffer_new();
 	s->http = http_upgrade_new(&hl);
 	s->timer = evtimer_new(srv->base, session_timer_cb, s);
-	s->ping_timer = evtimer_new(srv->base, session_ping_cb, s);
-	s->free_ev = event_new(srv->base, -1, 0, session_free_cb, s);
-	if (s->client == NULL || s->to_client == NULL || s->http == NULL ||
-	    s->timer == NULL || s->ping_timer == NULL ||
-	    s->free_ev == NULL ||
+	if (s->client == NULL || s->http == NULL ||
+	    s->timer == NULL ||
 	    (cl != NULL && cl->proxy_protocol && s->pp == NULL)) {
 		log_error("%s: out of memory", s->peer);
 		if (s->client == NULL && fd >= 0)
