@@ -381,6 +381,16 @@ conn_echo_send(struct client *cl, struct conn *c)
 	return true;
 }
 
+/* Upload: the message just counted may be the last of --count. */
+static void
+client_upload_counted(struct client *cl)
+{
+	if (cl->o->count && cl->sent_total >= cl->o->count && !cl->stopping) {
+		cl->t_stop = wsload_now_ns();
+		cl->stopping = true;
+	}
+}
+
 /* Upload: keep the socket full of messages, WRITES_PER_EVENT at most. */
 static void
 conn_upload(struct client *cl, struct conn *c)
@@ -410,6 +420,7 @@ conn_upload(struct client *cl, struct conn *c)
 				c->msgs_sent++;
 				cl->sent_total++;
 				cl->t->msgs++;
+				client_upload_counted(cl);
 			}
 			continue;
 		}
@@ -423,6 +434,7 @@ conn_upload(struct client *cl, struct conn *c)
 		cl->sent_total++;
 		cl->t->msgs++;
 		cl->t->bytes += o->size;
+		client_upload_counted(cl);
 	}
 }
 

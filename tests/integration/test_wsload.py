@@ -163,6 +163,19 @@ def t_upload_reaches_sink():
     expect_eq(got, sent, "bytes the sink received")
 
 
+def t_upload_count_stops():
+    # --count ends an upload as it ends an echo run, long before --duration
+    t0 = time.monotonic()
+    rc, s, out = wsload("-m", "upload", "-c", 1, "-s", 4096, "-n", 50,
+                        "-d", 60, url("/pysink"))
+    if rc != 0 or s is None:
+        raise TestFailure("wsload failed (%d):\n%s" % (rc, out))
+    expect_eq((s["ok"], s["errors"]), ("1", "0"), "connections ok, errors")
+    expect_eq(s["msgs"], "50", "messages uploaded")
+    expect_eq(s["bytes"], str(50 * 4096), "bytes uploaded")
+    expect(time.monotonic() - t0 < 30, "upload -n 50 ran to --duration")
+
+
 def t_download_verified():
     rc, s, out = wsload("-m", "download", "-c", 3, "-d", 1, url("/source"))
     check_ok(rc, s, out, "download", 3)
@@ -455,6 +468,7 @@ TESTS = [
     ("echo through a TCP echo upstream: summary line and latency", t_echo_through_tcp_upstream),
     ("echo on the built-in route, pipelined, bounded by --count", t_echo_pipelined_builtin),
     ("upload: every byte counted reaches the sink", t_upload_reaches_sink),
+    ("upload: --count stops it before --duration", t_upload_count_stops),
     ("download: bytes verified against the pattern", t_download_verified),
     ("hold: connections held, pings answered", t_hold_with_pings),
     ("tcp:// baselines in every mode", t_tcp_modes_direct),
