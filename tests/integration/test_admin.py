@@ -243,6 +243,28 @@ def t_bad_reload_keeps_config():
     g.write_config(good)
 
 
+def t_workers_auto_follows_affinity():
+    # auto = the CPUs the process may run on: under a one-CPU affinity
+    # mask (taskset, a container's cpuset) one worker, else one per CPU
+    allowed = sorted(os.sched_getaffinity(0))
+    for cpus in ([allowed[0]], allowed):
+        os.sched_setaffinity(0, cpus)  # the gateway inherits it
+        try:
+            g = Gateway(gateway={"workers": "auto"},
+                        routes={"/echo": {"upstream": "echo"}},
+                        admin=True, name="auto workers gateway").start()
+        finally:
+            os.sched_setaffinity(0, allowed)
+        try:
+            st, _, body = g.admin_get("/metrics")
+            expect_eq(st, 200, "/metrics status")
+            m = parse_metrics(body)
+            expect_eq(value(m, "wsgate_workers"), float(len(cpus)),
+                      "wsgate_workers with affinity %s" % cpus)
+        finally:
+            expect_eq(g.stop(timeout=T(10)), 0, "exit status")
+
+
 def t_sigterm_healthz_503():
     g = Gateway(gateway={"workers": "1"},
                 limits={"ping_interval": "0", "drain_timeout": "3s",
@@ -293,6 +315,8 @@ TESTS = [
      t_metrics_format_and_counters),
     ("two workers: connections served and counted across both",
      t_workers_share_the_load),
+    ("workers = auto: one per CPU of the affinity mask",
+     t_workers_auto_follows_affinity),
     ("SIGHUP reload: new routes for new connections, live session continues",
      t_reload_with_live_session),
     ("SIGHUP with a bad file: refused with file:line:key, old config kept",
