@@ -441,7 +441,9 @@ class Bench:
                     urls = {k: "tcp://127.0.0.1:%d" % p for k, p in self.up.items()}
                     procs = []
                 elif target == "wsgate":
-                    p, urls = self.start_wsgate(relay_cpu, workers if label != "pinned" else 0)
+                    # pinned: workers = 1 said explicitly (issue 4: one
+                    # worker on the one CPU)
+                    p, urls = self.start_wsgate(relay_cpu, workers)
                     procs, pids = [p], [p.pid]
                 elif target.startswith("haproxy"):
                     p, urls = self.start_haproxy(
@@ -476,7 +478,7 @@ class Bench:
         for target in results:
             if target == "wsgate":
                 p, urls = self.start_wsgate(
-                    relay_cpu, workers if label != "pinned" else 0, tls=True)
+                    relay_cpu, workers, tls=True)
             else:
                 p, urls = self.start_haproxy(
                     relay_cpu, 1 if label == "pinned" else workers,
