@@ -416,14 +416,16 @@ typedef uint8_t ws_vec16 __attribute__((vector_size(16)));
 #endif
 
 /*
- * XOR N bytes at P with MASK from MASK[POS % 4]; RFC 6455 5.3.  The mask is
+ * Write N bytes of SRC XORed with MASK from MASK[POS % 4] to DST (RFC 6455
+ * 5.3), in one pass; DST may be SRC (ws_unmask).  The mask is
  * rotated to POS once and repeated over 16 bytes; since 16 and 8 are
  * multiples of 4 it lines up again after every block and word, so only
  * the last few bytes go one at a time.  memcpy does the (unaligned) loads
  * and stores; compilers turn it into plain vector or word moves.
  */
 unsigned
-ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], unsigned pos)
+ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n,
+	     const uint8_t mask[4], unsigned pos)
 {
 	uint8_t twice[8], rot[16];
 	uint32_t r32;
@@ -443,40 +445,50 @@ ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], unsigned pos)
 
 		memcpy(&m, rot, 16);
 		while (n >= 64) {
-			memcpy(&a, p, 16);
-			memcpy(&b, p + 16, 16);
-			memcpy(&c, p + 32, 16);
-			memcpy(&d, p + 48, 16);
+			memcpy(&a, src, 16);
+			memcpy(&b, src + 16, 16);
+			memcpy(&c, src + 32, 16);
+			memcpy(&d, src + 48, 16);
 			a ^= m;
 			b ^= m;
 			c ^= m;
 			d ^= m;
-			memcpy(p, &a, 16);
-			memcpy(p + 16, &b, 16);
-			memcpy(p + 32, &c, 16);
-			memcpy(p + 48, &d, 16);
-			p += 64;
+			memcpy(dst, &a, 16);
+			memcpy(dst + 16, &b, 16);
+			memcpy(dst + 32, &c, 16);
+			memcpy(dst + 48, &d, 16);
+			src += 64;
+			dst += 64;
 			n -= 64;
 		}
 		while (n >= 16) {
-			memcpy(&a, p, 16);
+			memcpy(&a, src, 16);
 			a ^= m;
-			memcpy(p, &a, 16);
-			p += 16;
+			memcpy(dst, &a, 16);
+			src += 16;
+			dst += 16;
 			n -= 16;
 		}
 	}
 #endif
 	while (n >= 8) {
-		memcpy(&w, p, 8);
+		memcpy(&w, src, 8);
 		w ^= m64;
-		memcpy(p, &w, 8);
-		p += 8;
+		memcpy(dst, &w, 8);
+		src += 8;
+		dst += 8;
 		n -= 8;
 	}
 	for (i = 0; i < n; i++)
-		p[i] ^= rot[i];
+		dst[i] = src[i] ^ rot[i];
 	return (unsigned)((pos + n) & 3);
+}
+
+/* XOR N bytes at P in place; see ws_mask_copy. */
+unsigned
+ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], unsigned pos)
+{
+	return ws_mask_copy(p, p, n, mask, pos);
 }
 
 /* Write a minimal RFC 6455 5.2 frame header; returns its length. */

@@ -137,6 +137,11 @@ bool ws_decoder_is_idle(const struct ws_decoder *d);
  */
 unsigned ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4], unsigned pos);
 
+/* The same, writing the masked bytes of SRC to DST in one pass (a client
+   masking a message into its output buffer); DST may equal SRC. */
+unsigned ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n,
+		      const uint8_t mask[4], unsigned pos);
+
 /*
  * Write a frame header into OUT (WS_MAX_HEADER bytes) for a payload of LEN
  * bytes: 7-, 16- or 64-bit length as RFC 6455 5.2 requires (the minimal

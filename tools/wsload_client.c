@@ -275,8 +275,8 @@ conn_queue(struct client *cl, struct conn *c, uint8_t opcode,
 	if (!conn_reserve(c, WS_MAX_HEADER + len))
 		return false;
 	c->olen += ws_frame_header(c->obuf + c->olen, true, opcode, len, mask);
-	memcpy(c->obuf + c->olen, payload, len);
-	ws_unmask(c->obuf + c->olen, len, mask, 0);
+	/* one pass: the copy into the output is the masking */
+	ws_mask_copy(c->obuf + c->olen, payload, len, mask, 0);
 	c->olen += len;
 	return true;
 }

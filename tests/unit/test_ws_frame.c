@@ -1207,6 +1207,34 @@ START_TEST(test_unmask_matches_bytewise)
 }
 END_TEST
 
+START_TEST(test_mask_copy_matches_bytewise)
+{
+	uint64_t s = 0x243f6a8885a308d3u;
+	uint8_t src[300], keep[300], dst[316], want[316];
+
+	for (int t = 0; t < 2000; t++) {
+		uint8_t m[4];
+		size_t so = xs(&s) % 16, dso = xs(&s) % 16;
+		size_t n = xs(&s) % (sizeof(src) - 16);
+		unsigned pos = (unsigned)(xs(&s) % 8), p2;
+
+		for (int i = 0; i < 4; i++)
+			m[i] = (uint8_t)xs(&s);
+		for (size_t i = 0; i < sizeof(src); i++)
+			src[i] = keep[i] = (uint8_t)xs(&s);
+		for (size_t i = 0; i < sizeof(dst); i++)
+			dst[i] = want[i] = (uint8_t)xs(&s);
+		p2 = ws_mask_copy(dst + dso, src + so, n, m, pos);
+		for (size_t i = 0; i < n; i++)
+			want[dso + i] = src[so + i] ^ m[(pos + i) & 3];
+		ck_assert_uint_eq(p2, (unsigned)((pos + n) & 3));
+		/* exactly N bytes written, the source untouched */
+		ck_assert_mem_eq(dst, want, sizeof(dst));
+		ck_assert_mem_eq(src, keep, sizeof(src));
+	}
+}
+END_TEST
+
 START_TEST(test_unmask_twice_restores)
 {
 	uint8_t a[1000], b[1000];
@@ -1622,6 +1650,7 @@ ws_frame_suite(void)
 	tc = tcase_create("codec");
 	tcase_add_test(tc, test_unmask_matches_bytewise);
 	tcase_add_test(tc, test_unmask_twice_restores);
+	tcase_add_test(tc, test_mask_copy_matches_bytewise);
 	tcase_add_test(tc, test_frame_header_lengths);
 	tcase_add_test(tc, test_roundtrip);
 	tcase_add_loop_test(tc, test_split_invariance_random_streams, 0, 12);
