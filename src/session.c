@@ -828,18 +828,24 @@ session_write_now(struct bufferevent *bev, const uint8_t *hdr, size_t hlen,
  * that ends the stream or fails stops the loop without being reported
  * here: the same SSL_read from libevent reports it again (the SSL object
  * keeps its shutdown or error state) when the socket is readable, and a
- * closed or failed TLS peer leaves the socket readable (EOF).
+ * closed or failed TLS peer leaves the socket readable (EOF).  BEV is an
+ * OpenSSL bufferevent over a socket (client_tls, up_tls).
  */
 static void
-session_read_more_tls(struct bufferevent *bev, SSL *ssl, size_t want)
+session_read_tls_records(struct bufferevent *bev)
 {
 	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t have = evbuffer_get_length(in), want;
+	ev_ssize_t max = bufferevent_get_max_single_read(bev);
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
 	struct evbuffer_iovec v;
 
 	/* Less than a whole record came: the peer writes small messages, and
 	   another read would most likely cost a failing read(2). */
-	if (evbuffer_get_length(in) < SSL3_RT_MAX_PLAIN_LENGTH)
+	if (ssl == NULL || max <= 0 || have >= (size_t)max ||
+	    have < SSL3_RT_MAX_PLAIN_LENGTH)
 		return;
+	want = (size_t)max - have;
 	while (want > 0) {
 		size_t got = 0;
 		int r = 0;
@@ -869,21 +875,6 @@ session_read_more_tls(struct bufferevent *bev, SSL *ssl, size_t want)
 			break;
 		}
 	}
-}
-
-/* TLS: after libevent's read of one record, read the records behind it. */
-static void
-session_read_more(struct bufferevent *bev)
-{
-	size_t have = evbuffer_get_length(bufferevent_get_input(bev));
-	ev_ssize_t max = bufferevent_get_max_single_read(bev);
-	SSL *ssl;
-
-	if (max <= 0 || have >= (size_t)max)
-		return;
-	if (bufferevent_get_underlying(bev) == NULL &&
-	    (ssl = bufferevent_openssl_get_ssl(bev)) != NULL)
-		session_read_more_tls(bev, ssl, (size_t)max - have);
 }
 
 /*
@@ -1696,8 +1687,8 @@ session_client_read_cb(struct bufferevent *bev, void *arg)
 			evbuffer_drain(in, evbuffer_get_length(in));
 			break;
 		}
-		if (!s->close_rcvd && session_can_forward(s))
-			session_read_more(bev);
+		if (s->client_tls && !s->close_rcvd && session_can_forward(s))
+			session_read_tls_records(bev);
 		session_frames(s);
 		break;
 	default:
@@ -1862,8 +1853,9 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, avail);
 		return;
 	}
-	if (session_client_queued(s) < s->srv->cfg->limits.buffer_limit) {
-		session_read_more(bev);
+	if (s->up_tls &&
+	    session_client_queued(s) < s->srv->cfg->limits.buffer_limit) {
+		session_read_tls_records(bev);
 		avail = send = evbuffer_get_length(in);
 	}
 	if (text) {
