@@ -291,17 +291,24 @@ def t_usage_errors():
         expect_eq(rc, 2, "exit status for %s" % args)
 
 
-def _tls_server(tmp):
-    """A python-websockets echo server over TLS with a fresh self-signed
-    certificate for 127.0.0.1; returns (port, cert path)."""
+def _tls_cert(tmp):
+    """A fresh self-signed EC certificate for 127.0.0.1: (cert, key)."""
     cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
-    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                        "-pkeyopt", "ec_paramgen_curve:prime256v1",
                         "-nodes", "-keyout", key, "-out", cert, "-days", "2",
                         "-subj", "/CN=127.0.0.1",
                         "-addext", "subjectAltName=IP:127.0.0.1"],
                        capture_output=True, timeout=T(30))
     if r.returncode != 0:
         raise Skip("openssl cannot make a certificate: %s" % r.stderr[-200:])
+    return cert, key
+
+
+def _tls_server(tmp):
+    """A python-websockets echo server over TLS with a fresh self-signed
+    certificate for 127.0.0.1; returns (port, cert path)."""
+    cert, key = _tls_cert(tmp)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(cert, key)
     ready = threading.Event()
@@ -338,20 +345,6 @@ def t_wss_verifies_the_server():
     expect("certificate" in out, "verification failure named:\n" + out)
     rc, s, out = wsload("-c", 1, "-d", 1, "--insecure", target)
     expect_eq(rc, 0, "--insecure accepts it:\n" + out)
-
-
-def _tls_cert(tmp):
-    """A fresh self-signed EC certificate for 127.0.0.1: (cert, key)."""
-    cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
-    r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
-                        "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                        "-nodes", "-keyout", key, "-out", cert, "-days", "2",
-                        "-subj", "/CN=127.0.0.1",
-                        "-addext", "subjectAltName=IP:127.0.0.1"],
-                       capture_output=True, timeout=T(30))
-    if r.returncode != 0:
-        raise Skip("openssl cannot make a certificate: %s" % r.stderr[-200:])
-    return cert, key
 
 
 class RawTlsEcho:

@@ -614,8 +614,9 @@ class Upstream:
         rec.bytes_out += len(data)
         rec.sha_out.update(data)
 
-    def read_to_end(self, c, rec, limit_s=60):
-        """Read and count until EOF/RST; bounded by LIMIT_S seconds."""
+    def read_to_end(self, c, rec, limit_s=60, echo=False):
+        """Read and count until EOF/RST; bounded by LIMIT_S seconds; with
+        ECHO, send back every byte read."""
         deadline = time.monotonic() + limit_s
         while time.monotonic() < deadline and not self.stopping:
             data = self.read_some(c, rec, timeout=0.5)
@@ -624,19 +625,13 @@ class Upstream:
             if not data:
                 rec.finish("eof")
                 return
+            if echo:
+                self.send_all(c, rec, data)
         rec.finish("timeout")
 
     def echo(self, c, rec, limit_s):
         """Send back every byte read on C until EOF or LIMIT_S seconds."""
-        deadline = time.monotonic() + limit_s
-        while time.monotonic() < deadline and not self.stopping:
-            data = self.read_some(c, rec, timeout=0.5)
-            if data is None:
-                continue
-            if not data:
-                rec.finish("eof")
-                return
-            self.send_all(c, rec, data)
+        self.read_to_end(c, rec, limit_s, echo=True)
 
     def wait_conn(self, n=1, timeout=5):
         """The Nth connection's record (1-based), waiting up to TIMEOUT."""
