@@ -24,13 +24,19 @@ connect, handshake with no session resumption, upgrade for wss, one echo,
 close, again), bulk upload and download of 64 KiB messages at 1
 connection, and idle TLS connections held, with RSS per connection.
 
+Every relay of a run is started first; each workload then runs --rounds
+times over all targets (their order rotated each round), --duration seconds
+each, so that the shared machine's slow minutes fall on every target alike.
+Cells are the median round; goal ratios are the median of per-round ratios.
+
 Run 1 ("pinned"): each relay pinned to CPU 0 with one worker/thread, load
 generator and upstreams on CPU 1.  Run 2 ("workers2"): relays unpinned with
 two workers (wsgate's `workers` key, only if `wsgate -t` accepts it) or two
 threads (HAProxy nbthread 2).  Every workload is bounded in time; the
 script exits 1 if any workload reported an error.
 
-  bench/run.py --build-dir BUILD [--out docs/PERFORMANCE.md] [--duration 5]
+  bench/run.py --build-dir BUILD [--out docs/PERFORMANCE.md] [--duration 4]
+               [--rounds 3]
                [--runs pinned,workers2] [--skip-hold] [--skip-tls]
 """
 
@@ -255,7 +261,7 @@ class Bench:
 
     def start_wsgate(self, cpu, workers, tls=False):
         port = free_port()
-        conf = os.path.join(self.dir, "wsgate.ini")
+        conf = os.path.join(self.dir, "wsgate%s.ini" % ("-tls" if tls else ""))
         lines = ["[gateway]", "listen = 127.0.0.1:%d%s" % (
                      port, " tls" if tls else ""),
                  "max_connections = 19000", "access_log = off",
@@ -272,7 +278,7 @@ class Bench:
         with open(conf, "w") as f:
             f.write("\n".join(lines))
         p = self.procs.start("wsgate", [self.wsgate, "-c", conf], cpu=cpu,
-                             stderr=open(os.path.join(self.dir, "wsgate.log"), "w"))
+                             stderr=open(conf + ".log", "w"))
         wait_port(port)
         urls = {k: "%s://127.0.0.1:%d/%s" % ("wss" if tls else "ws", port, k)
                 for k in self.up}
@@ -427,43 +433,89 @@ class Bench:
         time.sleep(2)  # let the sockets go before the next target
         return res
 
-    # ---- one run: all targets, all workloads
+    # ---- one run: every relay started, then the workloads in rounds
+    def start_target(self, target, label, relay_cpu, workers, tls=False):
+        """Start TARGET; returns (processes, pid to measure, urls)."""
+        if target == "direct":
+            return [], None, {k: "tcp://127.0.0.1:%d" % p
+                              for k, p in self.up.items()}
+        if target == "wsgate":
+            # pinned: workers = 1 said explicitly (issue 4: one worker on
+            # the one CPU)
+            p, urls = self.start_wsgate(relay_cpu, workers, tls=tls)
+            return [p], p.pid, urls
+        if target.startswith("haproxy"):
+            p, urls = self.start_haproxy(
+                relay_cpu, 1 if label == "pinned" else workers,
+                65536 if target == "haproxy-64k" else None, tls=tls)
+            return [p], p.pid, urls
+        # a process per connection (forks): no one pid to measure
+        procs, urls = self.start_websockify(relay_cpu)
+        return procs, None, urls
+
+    def rounds(self, started, workloads, load_cpu, tls=False):
+        """Each workload ROUNDS times over all targets, the targets' order
+        rotated each round, so that every target sees the same stretch of
+        this shared machine's load: a slow minute lowers one round of each,
+        not every round of one.  Returns {target: {workload: result}} where
+        a result is the round with the median figure, with every round's
+        figure under "rounds" (the ratios pair rounds up)."""
+        ts = list(started)
+        results = {t: {} for t in ts}
+        for name, mode, conns, size, kind in workloads:
+            key = "rate" if mode in ("echo", "handshake") else "bps"
+            per = {t: [] for t in ts}
+            for r in range(self.args.rounds):
+                k = r % len(ts)
+                for t in ts[k:] + ts[:k]:
+                    _, pid, urls = started[t]
+                    per[t].append(self.workload(
+                        t, urls, name, mode, conns, size, kind, load_cpu,
+                        pid, tls=tls))
+            for t in ts:
+                rs = per[t]
+                if any(x is None for x in rs):
+                    results[t][name] = None
+                    continue
+                order = sorted(rs, key=lambda x: float(x[key]))
+                med = dict(order[(len(order) - 1) // 2])
+                med["rounds"] = [float(x[key]) for x in rs]
+                med["p99_rounds"] = [int(x.get("p99_us", 0)) for x in rs]
+                costs = [x["cpu_cost"] for x in rs if "cpu_cost" in x]
+                if costs:
+                    med["cpu_cost"] = sorted(costs)[(len(costs) - 1) // 2]
+                results[t][name] = med
+        return results
+
     def run(self, label, relay_cpu, load_cpu, workers):
-        log("== run %s: relay CPU %s, load CPU %s, workers %s" % (
+        log("== run %s: relay CPU %s, load CPU %s, workers %s, %d rounds" % (
             label, relay_cpu if relay_cpu is not None else "any",
-            load_cpu if load_cpu is not None else "any", workers))
+            load_cpu if load_cpu is not None else "any", workers,
+            self.args.rounds))
         self.start_upstreams(load_cpu)
-        results = {t: {} for t in TARGETS}
         try:
-            for target in TARGETS:
-                pids = []
-                if target == "direct":
-                    urls = {k: "tcp://127.0.0.1:%d" % p for k, p in self.up.items()}
-                    procs = []
-                elif target == "wsgate":
-                    # pinned: workers = 1 said explicitly (issue 4: one
-                    # worker on the one CPU)
-                    p, urls = self.start_wsgate(relay_cpu, workers)
-                    procs, pids = [p], [p.pid]
-                elif target.startswith("haproxy"):
-                    p, urls = self.start_haproxy(
-                        relay_cpu, 1 if label == "pinned" else workers,
-                        65536 if target == "haproxy-64k" else None)
-                    procs, pids = [p], [p.pid]
-                else:
-                    procs, urls = self.start_websockify(relay_cpu)
-                try:
-                    for name, mode, conns, size, kind in WORKLOADS:
-                        results[target][name] = self.workload(
-                            target, urls, name, mode, conns, size, kind,
-                            load_cpu, pids[0] if pids else None)
-                    if (not self.args.skip_hold and pids and
-                            target in ("wsgate", "haproxy", "haproxy-64k")):
-                        results[target]["hold"] = self.hold(
-                            target, pids[0], urls["echo"], load_cpu)
-                finally:
-                    for p in procs:
+            started = {t: self.start_target(t, label, relay_cpu, workers)
+                       for t in TARGETS}
+            results = self.rounds(started, WORKLOADS, load_cpu)
+            if not self.args.skip_hold:
+                # one target at a time, the others stopped: RSS and fds
+                for t in ("wsgate", "haproxy", "haproxy-64k"):
+                    for p in started.get(t, ([],))[0]:
                         self.procs.stop(p)
+                for t in ("wsgate", "haproxy", "haproxy-64k"):
+                    if t not in started:
+                        continue
+                    procs, pid, urls = self.start_target(
+                        t, label, relay_cpu, workers)
+                    try:
+                        results[t]["hold"] = self.hold(
+                            t, pid, urls["echo"], load_cpu)
+                    finally:
+                        for p in procs:
+                            self.procs.stop(p)
+            for t in started:
+                for p in started[t][0]:
+                    self.procs.stop(p)
             if self.tls:
                 results["tls"] = self.run_tls(label, relay_cpu, load_cpu,
                                               workers)
@@ -474,26 +526,26 @@ class Bench:
     def run_tls(self, label, relay_cpu, load_cpu, workers):
         """The wss:// workloads: wsgate on a tls listener, HAProxy
         terminating TLS; the upstreams of the current run."""
-        results = {t: {} for t in TLS_TARGETS if t in TARGETS}
-        for target in results:
-            if target == "wsgate":
-                p, urls = self.start_wsgate(
-                    relay_cpu, workers, tls=True)
-            else:
-                p, urls = self.start_haproxy(
-                    relay_cpu, 1 if label == "pinned" else workers,
-                    65536 if target == "haproxy-64k" else None, tls=True)
-            try:
-                for name, mode, conns, size, kind in TLS_WORKLOADS:
-                    results[target][name] = self.workload(
-                        target, urls, name, mode, conns, size, kind,
-                        load_cpu, p.pid, tls=True)
-                if not self.args.skip_hold:
-                    results[target]["hold"] = self.hold(
-                        target, p.pid, urls["echo"], load_cpu,
+        ts = [t for t in TLS_TARGETS if t in TARGETS]
+        started = {t: self.start_target(t, label, relay_cpu, workers,
+                                        tls=True) for t in ts}
+        try:
+            results = self.rounds(started, TLS_WORKLOADS, load_cpu, tls=True)
+        finally:
+            for t in started:
+                for p in started[t][0]:
+                    self.procs.stop(p)
+        if not self.args.skip_hold:
+            for t in ts:
+                procs, pid, urls = self.start_target(t, label, relay_cpu,
+                                                     workers, tls=True)
+                try:
+                    results[t]["hold"] = self.hold(
+                        t, pid, urls["echo"], load_cpu,
                         conns=HOLD_TLS_CONNS, extra=self.tls_args("hold"))
-            finally:
-                self.procs.stop(p)
+                finally:
+                    for p in procs:
+                        self.procs.stop(p)
         return results
 
 
@@ -562,8 +614,9 @@ def tls_goals(results):
             if v is None:
                 lines.append("- %s: wsgate / %s TLS: not measured" % (name, h))
                 continue
-            lines.append("- %s: wsgate / %s TLS: %.2fx (goal >= 0.90x) %s" % (
-                name, h, v, "met" if v >= 0.9 else "MISSED"))
+            lines.append("- %s: wsgate / %s TLS: %.2fx (goal >= 0.90x) %s%s" % (
+                name, h, v, "met" if v >= 0.9 else "MISSED",
+                ratio_span(results, "wsgate", h, name, key)))
         if w[1] == "handshake":
             g = results.get("wsgate", {}).get(name)
             h = results.get("haproxy", {}).get(name)
@@ -602,45 +655,74 @@ def cost_table(results):
     return out
 
 
-def ratio(results, a, b, name, key):
+def round_ratios(results, a, b, name, key):
+    """A / B for each round (the two measured minutes apart at most, in
+    the same round), or None."""
     ra, rb = results.get(a, {}).get(name), results.get(b, {}).get(name)
-    if not ra or not rb or float(rb[key]) == 0:
+    if not ra or not rb:
         return None
-    return float(ra[key]) / float(rb[key])
+    xa, xb = ra.get("rounds", [float(ra[key])]), rb.get("rounds", [float(rb[key])])
+    if len(xa) != len(xb) or any(v == 0 for v in xb):
+        return None
+    return [x / y for x, y in zip(xa, xb)]
+
+
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def ratio(results, a, b, name, key):
+    """The median of the per-round ratios."""
+    rs = round_ratios(results, a, b, name, key)
+    return median(rs) if rs else None
+
+
+def ratio_span(results, a, b, name, key):
+    rs = round_ratios(results, a, b, name, key)
+    if not rs or len(rs) < 2:
+        return ""
+    return " [rounds %s]" % " ".join("%.2f" % r for r in rs)
 
 
 def goals(results):
     """The issue's goals as lines "goal: measured -> met/missed"."""
     lines = []
 
-    def check(text, value, want, fmt="%.2fx"):
+    def check(text, value, want, fmt="%.2fx", span=""):
         if value is None:
             lines.append("- %s: not measured" % text)
             return
         ok = value >= want
-        lines.append("- %s: %s (goal >= %s) %s" % (
-            text, fmt % value, fmt % want, "met" if ok else "MISSED"))
+        lines.append("- %s: %s (goal >= %s) %s%s" % (
+            text, fmt % value, fmt % want, "met" if ok else "MISSED", span))
 
     for w in WORKLOADS:
         name, mode = w[0], w[1]
         if mode in ("upload", "download"):
-            check("%s: wsgate / haproxy-64k" % name,
-                  ratio(results, "wsgate", "haproxy-64k", name, "bps"), 1.0)
-            check("%s: wsgate / haproxy default" % name,
-                  ratio(results, "wsgate", "haproxy", name, "bps"), 1.5)
-            check("%s: wsgate / websockify" % name,
-                  ratio(results, "wsgate", "websockify", name, "bps"), 4.0)
+            for other, want in (("haproxy-64k", 1.0), ("haproxy", 1.5),
+                                ("websockify", 4.0)):
+                check("%s: wsgate / %s" % (name, other if other != "haproxy"
+                                           else "haproxy default"),
+                      ratio(results, "wsgate", other, name, "bps"), want,
+                      span=ratio_span(results, "wsgate", other, name, "bps"))
     n = "echo 64 B, 100 conns"
     check("%s: wsgate / haproxy msgs/s" % n,
-          ratio(results, "wsgate", "haproxy", n, "rate"), 1.0)
+          ratio(results, "wsgate", "haproxy", n, "rate"), 1.0,
+          span=ratio_span(results, "wsgate", "haproxy", n, "rate"))
     g, h = results.get("wsgate", {}).get(n), results.get("haproxy", {}).get(n)
     if g and h:
-        ok = int(g["p99_us"]) <= int(h["p99_us"])
-        lines.append("- %s: p99 wsgate %s us vs haproxy %s us %s" % (
-            n, g["p99_us"], h["p99_us"], "met" if ok else "MISSED"))
+        gp = median(g.get("p99_rounds", [int(g["p99_us"])]))
+        hp = median(h.get("p99_rounds", [int(h["p99_us"])]))
+        ok = gp <= hp
+        lines.append("- %s: p99 (median of the rounds) wsgate %.0f us vs "
+                     "haproxy %.0f us %s" % (n, gp, hp,
+                                             "met" if ok else "MISSED"))
     for n in ("echo 64 B, 1 conn", "echo 64 B, 100 conns"):
         check("%s: wsgate / websockify msgs/s" % n,
-              ratio(results, "wsgate", "websockify", n, "rate"), 4.0)
+              ratio(results, "wsgate", "websockify", n, "rate"), 4.0,
+              span=ratio_span(results, "wsgate", "websockify", n, "rate"))
     hold = results.get("wsgate", {}).get("hold")
     if hold:
         ok = int(hold["held"]) == HOLD_CONNS and hold["rss_per_conn"] < 3 * KIB
@@ -656,7 +738,10 @@ def main():
     ap.add_argument("--build-dir", default=".")
     ap.add_argument("--out", default=None,
                     help="write the report here (e.g. docs/PERFORMANCE.md)")
-    ap.add_argument("--duration", type=float, default=5.0)
+    ap.add_argument("--duration", type=float, default=4.0,
+                    help="seconds per workload, per target, per round")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="times each workload runs over all targets")
     ap.add_argument("--hold-duration", type=float, default=12.0)
     ap.add_argument("--runs", default="pinned,workers2")
     ap.add_argument("--workers", type=int, default=2)
@@ -687,7 +772,14 @@ def main():
               "Measured by `bench/run.py` (`make bench-full`) on %s, %s." % (
                   machine(), datetime.date.today().isoformat()),
               "Every figure in a table comes from the same run; compare "
-              "within a table, not across machines.", ""]
+              "within a table, not across machines.  All relays of a run are "
+              "started together; each workload then runs %d rounds of %.0f s "
+              "per target, the targets' order rotated each round, so a busy "
+              "stretch of this shared machine falls on one round of every "
+              "target rather than on every round of one.  A table cell is "
+              "the median round; a goal's ratio is the median of the "
+              "per-round ratios (each round's figures listed in brackets)."
+              % (args.rounds, args.duration), ""]
     try:
         for run in [r for r in args.runs.split(",") if r]:
             if run == "pinned":
