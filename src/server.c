@@ -251,5 +251,6 @@ server_free(struct server *srv)
 	if (srv->cfg != NULL)
 		server_free_token_files(srv);
 	config_unref(srv->cfg); /* the per-IP table belongs to the gateway */
+	free(srv->pack_buf);
 	free(srv);
 }

@@ -47,6 +47,9 @@ struct server {
 	struct ip_limit *ip_limit;        /* NULL: no per-IP limit; not owned */
 	struct token_file **auth_files;   /* per route index; NULL entries */
 	struct token_file **target_files; /* per route index; NULL entries */
+	/* session.c's room for packing frames toward a TLS client before
+	   its own SSL_write (SESSION_PACK_MAX bytes; made on first use). */
+	uint8_t *pack_buf;
 };
 
 /* A new server on BASE for CFG (a reference is taken) in gateway GW; NULL

@@ -85,6 +85,11 @@
 #define MAX_SINGLE_WRITE (256 * 1024)
 /* Buffer segments in one direct writev. */
 #define DIRECT_IOV 16
+/* Frames packed for one SSL_write toward a TLS client: one upstream read
+   and its headers (session_client_frames_packed); also the TLS client's
+   max_single_write, so that libevent's retry of a write OpenSSL could not
+   finish peeks all of it. */
+#define SESSION_PACK_MAX (MAX_SINGLE_READ + 16 * 1024)
 
 #define SESSION_STATES(X)                                                      \
 	X(SESSION_HANDSHAKE, "handshake")                                      \
@@ -179,6 +184,8 @@ struct session {
 	unsigned client_tls_dead : 1; /* fatal error or dirty EOF */
 	unsigned up_tls : 1;          /* up is an OpenSSL bufferevent */
 	unsigned up_tls_dead : 1;
+	unsigned client_tls_more : 1; /* session_read_tls_records stopped at */
+	unsigned up_tls_more : 1;     /* its limit: more records may follow */
 	unsigned ip_counted : 1;      /* ip_limit_acquire admitted it */
 	unsigned close_armed : 1;     /* timer: close/linger timeout */
 	uint8_t client_rd_shift;      /* log2 of the next direct read */
@@ -620,6 +627,87 @@ session_client_frame(struct session *s, bool fin, unsigned opcode,
 	}
 }
 
+/*
+ * TLS clients: the frames carrying N bytes of SRC (cut at MAX_FRAME; the
+ * first has OPCODE, the last FIN), headers and payloads packed into the
+ * worker's pack_buf and handed to SSL_write here, when nothing is queued
+ * toward the client.  Through libevent 2.1's OpenSSL bufferevent instead,
+ * each piece added to the output turns on EPOLLOUT (epoll_ctl), waits a
+ * loop pass, gets an SSL_write per chain (a frame added as header, then
+ * payload, is a TLS record of a few bytes plus a short record at each
+ * chain's end), and turns EPOLLOUT off again; the upstream read pauses
+ * and resumes meanwhile (two more epoll_ctl).  Packed, one upstream read
+ * goes out as full 16 KiB records at once, for one copy of the payload
+ * (moving part of a chain copies anyway).
+ *
+ * What SSL_write does not take moves to the output, in one contiguous
+ * run: OpenSSL keeps a record it could not finish and must be called
+ * again with the same bytes (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, which
+ * libevent sets, lets them move), which libevent's next SSL_write on the
+ * output's first chain does; an error is met again there and reported
+ * through the event callback, as for any write.  Returns false, having
+ * done nothing, when the frames must queue behind others.
+ */
+static bool
+session_client_frames_packed(struct session *s, unsigned opcode,
+			     struct evbuffer *src, size_t n, size_t max_frame)
+{
+	struct evbuffer *out = bufferevent_get_output(s->client);
+	size_t frames = (n + max_frame - 1) / max_frame;
+	size_t total, done = 0;
+	struct evbuffer_iovec v;
+	uint8_t *p;
+	SSL *ssl;
+
+	if (n == 0 || n + frames * WS_MAX_HEADER > SESSION_PACK_MAX ||
+	    evbuffer_get_length(out) > 0 || session_to_client_len(s) > 0 ||
+	    s->close_sent || !s->client_tls_ok || s->client_tls_dead ||
+	    s->state != SESSION_OPEN ||
+	    (ssl = bufferevent_openssl_get_ssl(s->client)) == NULL)
+		return false;
+	if (s->srv->pack_buf == NULL &&
+	    (s->srv->pack_buf = malloc(SESSION_PACK_MAX)) == NULL)
+		return false;
+	p = s->srv->pack_buf;
+	for (bool first = true; n > 0; first = false) {
+		size_t len = n < max_frame ? n : max_frame;
+
+		n -= len;
+		p += ws_frame_header(p, n == 0, (uint8_t)(first ? opcode
+							       : WS_OP_CONT),
+				     len, NULL);
+		evbuffer_remove(src, p, len);
+		p += len;
+	}
+	total = (size_t)(p - s->srv->pack_buf);
+	ERR_clear_error();
+	while (done < total) {
+		int r = SSL_write(ssl, s->srv->pack_buf + done,
+				  (int)(total - done));
+
+		if (r <= 0)
+			break;
+		done += (size_t)r;
+	}
+	ERR_clear_error(); /* libevent's own SSL_write reports errors */
+	if (done < total) {
+		/* One contiguous run: the first chain libevent peeks must hold
+		   every byte of the call OpenSSL wants repeated. */
+		if (evbuffer_reserve_space(out, (ev_ssize_t)(total - done), &v,
+					   1) != 1) {
+			/* OpenSSL holds part of a record we cannot finish */
+			log_warn("%s: out of memory queueing toward the client",
+				 s->peer);
+			session_client_drop(s, true);
+			return true;
+		}
+		memcpy(v.iov_base, s->srv->pack_buf + done, total - done);
+		v.iov_len = total - done;
+		evbuffer_commit_space(out, &v, 1);
+	}
+	return true;
+}
+
 /* Move whole frames from to_client into the client's output while it holds
    less than CLIENT_OUT_CHUNK. */
 static void
@@ -829,10 +917,12 @@ session_write_now(struct bufferevent *bev, const uint8_t *hdr, size_t hlen,
  * here: the same SSL_read from libevent reports it again (the SSL object
  * keeps its shutdown or error state) when the socket is readable, and a
  * closed or failed TLS peer leaves the socket readable (EOF).  BEV is an
- * OpenSSL bufferevent over a socket (client_tls, up_tls).
+ * OpenSSL bufferevent over a socket (client_tls, up_tls).  Returns true
+ * when it stopped at max_single_read: records may be waiting (MORE for
+ * the next call on this side).
  */
-static void
-session_read_tls_records(struct bufferevent *bev)
+static bool
+session_read_tls_records(struct bufferevent *bev, bool more)
 {
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t have = evbuffer_get_length(in), want;
@@ -841,10 +931,17 @@ session_read_tls_records(struct bufferevent *bev)
 	struct evbuffer_iovec v;
 
 	/* Less than a whole record came: the peer writes small messages, and
-	   another read would most likely cost a failing read(2). */
-	if (ssl == NULL || max <= 0 || have >= (size_t)max ||
-	    have < SSL3_RT_MAX_PLAIN_LENGTH)
-		return;
+	   another read would most likely cost a failing read(2) -- unless
+	   the last call stopped at max (MORE): then this is the short last
+	   record of a big message (a 64 KiB message is four full records and
+	   a few bytes), and the stream goes on behind it.  Stopping there
+	   cost a loop pass for those few bytes after every full read. */
+	if (ssl == NULL || max <= 0)
+		return false;
+	if (have >= (size_t)max)
+		return true;
+	if (have < SSL3_RT_MAX_PLAIN_LENGTH && !more)
+		return false;
 	want = (size_t)max - have;
 	while (want > 0) {
 		size_t got = 0;
@@ -872,9 +969,10 @@ session_read_tls_records(struct bufferevent *bev)
 			/* WANT_READ: the socket is drained.  Anything else is
 			   left for libevent's own read to report. */
 			ERR_clear_error();
-			break;
+			return false;
 		}
 	}
+	return want == 0;
 }
 
 /*
@@ -1688,7 +1786,8 @@ session_client_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		}
 		if (s->client_tls && !s->close_rcvd && session_can_forward(s))
-			session_read_tls_records(bev);
+			s->client_tls_more =
+				session_read_tls_records(bev, s->client_tls_more);
 		session_frames(s);
 		break;
 	default:
@@ -1855,7 +1954,7 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 	}
 	if (s->up_tls &&
 	    session_client_queued(s) < s->srv->cfg->limits.buffer_limit) {
-		session_read_tls_records(bev);
+		s->up_tls_more = session_read_tls_records(bev, s->up_tls_more);
 		avail = send = evbuffer_get_length(in);
 	}
 	if (text) {
@@ -1896,6 +1995,10 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 	metrics_add(&s->rm->bytes_out, send);
 	metrics_add(&s->rm->msgs_out, 1);
 	s->last_data = session_now(s);
+	if (s->client_tls &&
+	    session_client_frames_packed(s, text ? WS_OP_TEXT : WS_OP_BINARY,
+					 in, send, max_frame))
+		send = 0;
 	while (send > 0) {
 		size_t n = send < max_frame ? send : max_frame;
 		send -= n;
@@ -2215,7 +2318,10 @@ session_start(struct server *srv, const struct config_listen *cl,
 	bufferevent_setcb(s->client, session_client_read_cb,
 			  session_client_write_cb, session_client_event_cb, s);
 	bufferevent_set_max_single_read(s->client, MAX_SINGLE_READ);
-	bufferevent_set_max_single_write(s->client, MAX_SINGLE_WRITE);
+	/* TLS: libevent's retry of a packed write must see all of it */
+	bufferevent_set_max_single_write(s->client, s->client_tls
+							    ? SESSION_PACK_MAX
+							    : MAX_SINGLE_WRITE);
 	bufferevent_enable(s->client, EV_READ | EV_WRITE);
 	if (!s->client_tls)
 		session_sock_take(s->client);

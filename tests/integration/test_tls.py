@@ -174,22 +174,29 @@ def t_wss_tcp_route():
            "access line with code=4001")
 
 
-def bulk_through(uri, total, chunk=65536):
+def bulk_through(uri, total, chunk=65536, stall=0.0):
     """Send TOTAL random bytes in CHUNK-byte messages while reading what
-    comes back (re-framed by the gateway); return (sent, got) SHA-256."""
+    comes back (re-framed by the gateway); return (sent, got) SHA-256.
+    STALL: seconds the reader waits first, and again briefly after every
+    MiB, with one message queued at most (the gateway's writes block)."""
     data = os.urandom(total)
 
     async def go():
         ctx = tls_client_context(ca()["main"])
         async with websockets.connect(uri, ssl=ctx, open_timeout=T(5),
-                                      max_size=None) as ws:
+                                      max_size=None,
+                                      max_queue=1 if stall else 16) as ws:
             async def send():
                 for i in range(0, total, chunk):
                     await ws.send(data[i:i + chunk])
             sender = asyncio.ensure_future(send())
             got = hashlib.sha256()
             n = 0
+            if stall:
+                await asyncio.sleep(stall)
             while n < total:
+                if stall and n % (1 << 20) < chunk:
+                    await asyncio.sleep(stall / 10)
                 r = await asyncio.wait_for(ws.recv(), T(10))
                 got.update(r)
                 n += len(r)
@@ -203,6 +210,14 @@ def t_wss_bulk_tcp_route():
     # TLS records arrive back to back: the gateway reads several per wakeup
     sent, got = bulk_through(wss(gw().port, "/tcp"), 8 << 20)
     expect_eq(got, sent, "SHA-256 of 8 MiB through wss:// and back")
+
+
+def t_wss_bulk_slow_reader():
+    # The reader stalls: the gateway's own SSL_write of packed frames stops
+    # part way, and libevent must finish that write from the output
+    sent, got = bulk_through(wss(gw().port, "/tcp"), 24 << 20, stall=1.0)
+    expect_eq(got, sent, "SHA-256 of 24 MiB through wss:// and back, "
+              "reader stalling")
 
 
 def t_wss_bulk_tls_upstream():
@@ -874,6 +889,8 @@ TESTS = [
      t_wss_tcp_route),
     ("wss:// bulk: 8 MiB each way through a TCP route, SHA-256 equal",
      t_wss_bulk_tcp_route),
+    ("wss:// bulk: 24 MiB each way, reader stalling (blocked TLS writes "
+     "finished by libevent), SHA-256 equal", t_wss_bulk_slow_reader),
     ("wss:// bulk: 4 MiB each way through a tls:// upstream, SHA-256 equal",
      t_wss_bulk_tls_upstream),
     ("wss:// upstream reset -> 1011 'upstream reset'",
