@@ -214,6 +214,7 @@ static void session_up_close(struct session *s, enum up_close_mode mode);
 static void session_client_drop(struct session *s, bool reset);
 static void session_up_free(struct session *s, bool notify);
 static void session_ping(struct session *s);
+static void session_client_tls_kick(struct session *s);
 static void session_arm_close(struct session *s);
 static void session_up_failed(struct session *s, enum upstream_failure f,
 			      int err);
@@ -502,6 +503,7 @@ session_linger(struct session *s)
 	}
 	bufferevent_enable(s->client, EV_READ);
 	s->client_paused = 0;
+	session_client_tls_kick(s);
 	session_arm_close(s);
 	/* The upstream has nothing more to say to this client. */
 	session_up_close(s, UP_CLOSE_FLUSH);
@@ -911,8 +913,9 @@ session_write_now(struct bufferevent *bev, const uint8_t *hdr, size_t hlen,
  * TLS record per readable event: a 16 KiB record costs a wakeup, a read
  * callback and a write toward the other side.  Go on reading records into
  * the input's free space (reserve and commit: no copy) while OpenSSL has
- * them, up to BEV's max_single_read in all.  Read-ahead stays off, so what
- * we leave unread stays in the socket and wakes the loop again.  A record
+ * them, up to BEV's max_single_read in all.  What we leave unread stays in
+ * the socket and wakes the loop again, or, on the client side, whose SSL
+ * reads ahead, in OpenSSL, for which session_client_tls_kick wakes it.  A record
  * that ends the stream or fails stops the loop without being reported
  * here: the same SSL_read from libevent reports it again (the SSL object
  * keeps its shutdown or error state) when the socket is readable, and a
@@ -1138,6 +1141,29 @@ session_sock_take(struct bufferevent *bev)
 		event_add(&bev->ev_read, NULL);
 }
 
+/*
+ * The client's SSL reads ahead (tls.c): OpenSSL may hold records it took
+ * from the socket and has not yet decrypted, and the socket, drained, will
+ * not wake the loop for them.  Wherever the session stops consuming or
+ * starts reading again while reading is on, libevent's read callback is
+ * made to run once more if OpenSSL holds anything.  No loop: libevent
+ * calls back only when a read brought data, and a partial record left
+ * behind waits for its rest from the socket, which is readable then.
+ */
+static void
+session_client_tls_kick(struct session *s)
+{
+	SSL *ssl;
+
+	if (s->client == NULL || !s->client_tls || s->client_tls_dead ||
+	    s->client_paused ||
+	    !(bufferevent_get_enabled(s->client) & EV_READ))
+		return;
+	ssl = bufferevent_openssl_get_ssl(s->client);
+	if (ssl != NULL && SSL_has_pending(ssl))
+		event_active(&s->client->ev_read, EV_READ, 1);
+}
+
 /* Stop reading the client until the queue toward the upstream drains. */
 static void
 session_pause_client(struct session *s)
@@ -1157,6 +1183,7 @@ session_resume_client(struct session *s)
 		s->client_paused = 0;
 		bufferevent_enable(s->client, EV_READ);
 		session_frames(s);
+		session_client_tls_kick(s);
 	}
 }
 
@@ -1786,8 +1813,11 @@ session_client_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		}
 		if (s->client_tls && !s->close_rcvd && session_can_forward(s))
-			s->client_tls_more =
-				session_read_tls_records(bev, s->client_tls_more);
+			s->client_tls_more = session_read_tls_records(
+				bev, s->client_tls_more ||
+					     SSL_has_pending(
+						     bufferevent_openssl_get_ssl(
+							     bev)));
 		session_frames(s);
 		break;
 	default:
@@ -1795,6 +1825,7 @@ session_client_read_cb(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, evbuffer_get_length(in));
 		break;
 	}
+	session_client_tls_kick(s);
 }
 
 /* Client's output drained to its low watermark. */
@@ -1851,6 +1882,9 @@ session_client_tls_done(struct session *s, struct bufferevent *bev)
 		  SSL_get_cipher_name(ssl),
 		  s->tls_subject ? " client " : "",
 		  s->tls_subject ? s->tls_subject : "");
+	/* A request sent right behind the handshake may be in OpenSSL's
+	   read-ahead already. */
+	session_client_tls_kick(s);
 }
 
 /* The client's TLS handshake failed (or it left during it): close that

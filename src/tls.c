@@ -313,6 +313,9 @@ tls_sni_cb(SSL *ssl, int *alert, void *arg)
 	return SSL_TLSEXT_ERR_OK;
 }
 
+/* OpenSSL's read buffer for client connections (read-ahead). */
+#define TLS_READ_BUFFER (64 * 1024)
+
 /* A server context with every setting of [tls] but no certificate. */
 static SSL_CTX *
 tls_server_ctx_new(struct tls_err *e, const struct config_tls *t)
@@ -332,6 +335,14 @@ tls_server_ctx_new(struct tls_err *e, const struct config_tls *t)
 		opts |= SSL_OP_NO_TICKET;
 	SSL_CTX_set_options(ctx, opts);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	/* Read-ahead into a 64 KiB buffer: one read(2) brings in about four
+	   full records instead of two read(2)s per record (header, then
+	   body) -- 10-20% of the relay's CPU per MB of wss upload.  Records
+	   OpenSSL holds this way do not make the socket readable:
+	   session.c wakes its own read for them (session_client_tls_kick).
+	   The buffer is still given back when empty (RELEASE_BUFFERS). */
+	SSL_CTX_set_read_ahead(ctx, 1);
+	SSL_CTX_set_default_read_buffer_len(ctx, TLS_READ_BUFFER);
 	SSL_CTX_set_min_proto_version(ctx, t->min_version == CONFIG_TLS_1_3
 						   ? TLS1_3_VERSION
 						   : TLS1_2_VERSION);

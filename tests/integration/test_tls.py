@@ -19,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import ssl
+import struct
 import sys
 import tempfile
 import time
@@ -28,7 +29,7 @@ from wsgate_harness import (  # noqa: E402
     HOST, RSS_SKIP, SANITIZED, T, EchoUpstream, Gateway, ResetUpstream,
     Skip, TestCA, TestFailure, TlsEchoUpstream, arun, at_cleanup, diag,
     expect, expect_eq, need_websockets, once, peer_serial, run_cli,
-    run_tests, s_client, tls_client_context)
+    build_frame, http_request, run_tests, s_client, tls_client_context)
 
 websockets = need_websockets()
 
@@ -218,6 +219,161 @@ def t_wss_bulk_slow_reader():
     sent, got = bulk_through(wss(gw().port, "/tcp"), 24 << 20, stall=1.0)
     expect_eq(got, sent, "SHA-256 of 24 MiB through wss:// and back, "
               "reader stalling")
+
+
+class TlsRecords:
+    """A TLS client over a socket through ssl.MemoryBIO: what write()
+    encrypts (one or more records per call) goes out only on flush(), so
+    several records can leave in one send."""
+
+    def __init__(self, port, ctx, server_name="localhost"):
+        self.sock = socket.create_connection((HOST, port), timeout=T(5))
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.obj = ctx.wrap_bio(self.inc, self.out,
+                                server_hostname=server_name)
+        while True:
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.flush()
+                self._recv()
+        self.flush()
+
+    def _recv(self):
+        data = self.sock.recv(65536)
+        if not data:
+            raise TestFailure("the gateway closed the connection")
+        self.inc.write(data)
+
+    def write(self, data):
+        self.obj.write(data)
+
+    def flush(self):
+        data = self.out.read()
+        if data:
+            self.sock.sendall(data)
+
+    def read_until(self, want, limit):
+        """Decrypted bytes until WANT is among them, within LIMIT s."""
+        got = b""
+        deadline = time.monotonic() + limit
+        while want not in got:
+            try:
+                got += self.obj.read(65536)
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TestFailure("no %r within %.1f s; got %r" % (
+                    want, limit, got[-200:]))
+            self.sock.settimeout(left)
+            try:
+                self._recv()
+            except socket.timeout:
+                raise TestFailure("no %r within %.1f s; got %r" % (
+                    want, limit, got[-200:]))
+        return got
+
+    def read_payload(self, total, limit, head=b""):
+        """The payload of the server's data frames (unmasked, cut in any
+        way) until TOTAL bytes, within LIMIT s; HEAD: bytes already read."""
+        buf, payload = head, b""
+        deadline = time.monotonic() + limit
+        while True:
+            while len(buf) >= 2:
+                n, off = buf[1] & 0x7F, 2
+                if n == 126:
+                    if len(buf) < 4:
+                        break
+                    n, off = struct.unpack("!H", buf[2:4])[0], 4
+                elif n == 127:
+                    if len(buf) < 10:
+                        break
+                    n, off = struct.unpack("!Q", buf[2:10])[0], 10
+                if len(buf) < off + n:
+                    break
+                expect(buf[0] & 0x0F in (0x0, 0x1, 0x2),
+                       "data frames only, got opcode %d" % (buf[0] & 0x0F))
+                payload += buf[off:off + n]
+                buf = buf[off + n:]
+            if len(payload) >= total:
+                return payload
+            try:
+                buf += self.obj.read(65536)
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            left = deadline - time.monotonic()
+            if left > 0:
+                self.sock.settimeout(left)
+                try:
+                    self._recv()
+                    continue
+                except socket.timeout:
+                    pass
+            raise TestFailure("%d of %d payload bytes within %.1f s" % (
+                len(payload), total, limit))
+
+    def close(self):
+        self.sock.close()
+
+
+def t_records_behind_the_upgrade():
+    # The upgrade request and a message behind it, each its own TLS
+    # record, in one TCP send: OpenSSL's read-ahead takes both from the
+    # socket at once, and the message's record must still be read
+    # although the socket has nothing more to say.
+    c = TlsRecords(gw().port, tls_client_context(ca()["main"]))
+    try:
+        c.write(http_request("/echo", host="localhost"))
+        c.write(build_frame(0x1, b"right behind the upgrade"))
+        c.flush()
+        got = c.read_until(b"right behind the upgrade", T(3))
+        expect(got.startswith(b"HTTP/1.1 101"), "101 first: %r" % got[:40])
+        # Many small messages in one send: far less than the read limit,
+        # all behind one wakeup.
+        for i in range(200):
+            c.write(build_frame(0x1, b"message %03d" % i))
+        c.flush()
+        c.read_until(b"message 199", T(3))
+    finally:
+        c.close()
+
+
+def _start_small_buffer():
+    return Gateway(limits={"buffer_limit": "1k"}, listen_flags="tls",
+                   sections=[("tls", tls_section())],
+                   routes={"/echo": {"upstream": "echo"}},
+                   name="tls gateway, buffer_limit 1k").start()
+
+
+gw_small = once(_start_small_buffer)
+
+
+def t_records_held_while_paused():
+    # 1 MiB of messages in one send to an echo route that pauses after
+    # 1 KiB queued toward a client not reading yet: the gateway stops
+    # reading with records in OpenSSL's read-ahead buffer, and the socket
+    # may have nothing more by the time it resumes.  Every message must
+    # still come back.
+    c = TlsRecords(gw_small().port, tls_client_context(ca()["main"]))
+    try:
+        c.write(http_request("/echo", host="localhost"))
+        c.flush()
+        head = c.read_until(b"\r\n\r\n", T(3))
+        expect(head.startswith(b"HTTP/1.1 101"), "101: %r" % head[:40])
+        msgs = [(b"%06d" % i) * 2730 for i in range(64)]
+        for m in msgs:
+            c.write(build_frame(0x2, m))
+        c.flush()
+        sent = b"".join(msgs)
+        got = c.read_payload(len(sent), T(10),
+                             head[head.index(b"\r\n\r\n") + 4:])
+        expect(got == sent, "the echoed bytes differ")
+    finally:
+        c.close()
 
 
 def t_wss_bulk_tls_upstream():
@@ -891,6 +1047,10 @@ TESTS = [
      t_wss_bulk_tcp_route),
     ("wss:// bulk: 24 MiB each way, reader stalling (blocked TLS writes "
      "finished by libevent), SHA-256 equal", t_wss_bulk_slow_reader),
+    ("TLS records behind the upgrade request in one send are read (read-ahead)",
+     t_records_behind_the_upgrade),
+    ("TLS records held while the client is paused are read on resuming",
+     t_records_held_while_paused),
     ("wss:// bulk: 4 MiB each way through a tls:// upstream, SHA-256 equal",
      t_wss_bulk_tls_upstream),
     ("wss:// upstream reset -> 1011 'upstream reset'",
