@@ -778,7 +778,7 @@ def main():
               "stretch of this shared machine falls on one round of every "
               "target rather than on every round of one.  A table cell is "
               "the median round; a goal's ratio is the median of the "
-              "per-round ratios (each round's figures listed in brackets)."
+              "per-round ratios (each round's ratio in brackets)."
               % (args.rounds, args.duration), ""]
     try:
         for run in [r for r in args.runs.split(",") if r]:
