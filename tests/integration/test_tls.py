@@ -254,26 +254,33 @@ class TlsRecords:
         if data:
             self.sock.sendall(data)
 
+    def _pull(self, deadline):
+        """What OpenSSL has decrypted, else one read from the socket (then
+        b""); None once DEADLINE (time.monotonic) has passed."""
+        try:
+            return self.obj.read(65536)
+        except ssl.SSLWantReadError:
+            pass
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        self.sock.settimeout(left)
+        try:
+            self._recv()
+        except socket.timeout:
+            return None
+        return b""
+
     def read_until(self, want, limit):
         """Decrypted bytes until WANT is among them, within LIMIT s."""
         got = b""
         deadline = time.monotonic() + limit
         while want not in got:
-            try:
-                got += self.obj.read(65536)
-                continue
-            except ssl.SSLWantReadError:
-                pass
-            left = deadline - time.monotonic()
-            if left <= 0:
+            more = self._pull(deadline)
+            if more is None:
                 raise TestFailure("no %r within %.1f s; got %r" % (
                     want, limit, got[-200:]))
-            self.sock.settimeout(left)
-            try:
-                self._recv()
-            except socket.timeout:
-                raise TestFailure("no %r within %.1f s; got %r" % (
-                    want, limit, got[-200:]))
+            got += more
         return got
 
     def read_payload(self, total, limit, head=b""):
@@ -300,21 +307,11 @@ class TlsRecords:
                 buf = buf[off + n:]
             if len(payload) >= total:
                 return payload
-            try:
-                buf += self.obj.read(65536)
-                continue
-            except ssl.SSLWantReadError:
-                pass
-            left = deadline - time.monotonic()
-            if left > 0:
-                self.sock.settimeout(left)
-                try:
-                    self._recv()
-                    continue
-                except socket.timeout:
-                    pass
-            raise TestFailure("%d of %d payload bytes within %.1f s" % (
-                len(payload), total, limit))
+            more = self._pull(deadline)
+            if more is None:
+                raise TestFailure("%d of %d payload bytes within %.1f s" % (
+                    len(payload), total, limit))
+            buf += more
 
     def close(self):
         self.sock.close()
