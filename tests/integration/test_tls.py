@@ -26,7 +26,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wsgate_harness import (  # noqa: E402
-    HOST, RSS_SKIP, SANITIZED, T, EchoUpstream, Gateway, ResetUpstream,
+    HOST, RSS_SKIP, SANITIZED, T, EchoUpstream, FloodUpstream, Gateway,
+    ResetUpstream,
     Skip, TestCA, TestFailure, TlsEchoUpstream, arun, at_cleanup, diag,
     expect, expect_eq, need_websockets, once, peer_serial, run_cli,
     build_frame, http_request, run_tests, s_client, tls_client_context)
@@ -73,6 +74,7 @@ def _start_main():
     c = ca()
     UP["echo"] = EchoUpstream()
     UP["reset"] = ResetUpstream(prefix=b"partial", delay=0.3)
+    UP["flood"] = FloodUpstream(duration=30)
     UP["tls"] = TlsEchoUpstream(*c["up"])
     UP["tls_other"] = TlsEchoUpstream(*c["up_other"])
     UP["tls_mtls"] = TlsEchoUpstream(*c["up"], client_ca=c["main"].cert)
@@ -88,6 +90,7 @@ def _start_main():
             "/echo": {"upstream": "echo"},
             "/tcp": {"upstream": UP["echo"].addr},
             "/reset": {"upstream": UP["reset"].addr},
+            "/flood": {"upstream": UP["flood"].addr},
             "/up": {"upstream": "tls://localhost:%d" % UP["tls"].port,
                     "upstream_ca": up_ca},
             "/up_ip": {"upstream": "tls://127.0.0.1:%d" % UP["tls"].port,
@@ -337,6 +340,29 @@ def t_records_behind_the_upgrade():
         c.read_until(b"message 199", T(3))
     finally:
         c.close()
+
+
+def t_client_reset_mid_download():
+    # The client resets while the gateway writes a flood to it through its
+    # own SSL_write: the failed write is finished (and reported) by
+    # libevent, the session ends, and the gateway serves the next client.
+    g = gw()
+    for i in range(5):
+        c = TlsRecords(g.port, tls_client_context(ca()["main"]))
+        c.write(http_request("/flood", host="localhost"))
+        c.flush()
+        head = c.read_until(b"\r\n\r\n", T(3))
+        expect(head.startswith(b"HTTP/1.1 101"), "101: %r" % head[:40])
+        c.read_payload(1 << 20, T(10), head[head.index(b"\r\n\r\n") + 4:])
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                          struct.pack("ii", 1, 0))
+        c.close()
+    expect(g.wait_log(r"access .*route=/flood .*code=1006", T(5)) is not None,
+           "an access line with code=1006 for a reset client")
+    expect(g.alive(), "the gateway is still running")
+    code = arun(echo_roundtrip(wss(g.port, "/echo"),
+                               tls_client_context(ca()["main"]), [b"next"]))
+    expect(code is not None, "the next client is served")
 
 
 def _start_small_buffer():
@@ -1046,6 +1072,8 @@ TESTS = [
      "finished by libevent), SHA-256 equal", t_wss_bulk_slow_reader),
     ("TLS records behind the upgrade request in one send are read (read-ahead)",
      t_records_behind_the_upgrade),
+    ("client reset in the middle of a wss download: session ends, gateway "
+     "serves the next", t_client_reset_mid_download),
     ("TLS records held while the client is paused are read on resuming",
      t_records_held_while_paused),
     ("wss:// bulk: 4 MiB each way through a tls:// upstream, SHA-256 equal",
