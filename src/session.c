@@ -938,12 +938,13 @@ session_read_tls_records(struct bufferevent *bev, bool more)
 	   the last call stopped at max (MORE): then this is the short last
 	   record of a big message (a 64 KiB message is four full records and
 	   a few bytes), and the stream goes on behind it.  Stopping there
-	   cost a loop pass for those few bytes after every full read. */
+	   cost a loop pass for those few bytes after every full read.  Nor
+	   when OpenSSL already holds more (read-ahead, client side). */
 	if (ssl == NULL || max <= 0)
 		return false;
 	if (have >= (size_t)max)
 		return true;
-	if (have < SSL3_RT_MAX_PLAIN_LENGTH && !more)
+	if (have < SSL3_RT_MAX_PLAIN_LENGTH && !more && !SSL_has_pending(ssl))
 		return false;
 	want = (size_t)max - have;
 	while (want > 0) {
@@ -1813,11 +1814,8 @@ session_client_read_cb(struct bufferevent *bev, void *arg)
 			break;
 		}
 		if (s->client_tls && !s->close_rcvd && session_can_forward(s))
-			s->client_tls_more = session_read_tls_records(
-				bev, s->client_tls_more ||
-					     SSL_has_pending(
-						     bufferevent_openssl_get_ssl(
-							     bev)));
+			s->client_tls_more =
+				session_read_tls_records(bev, s->client_tls_more);
 		session_frames(s);
 		break;
 	default:
