@@ -2,7 +2,9 @@
 """
 test_bridge.py - bytes through the bridge with real TCP upstreams and a raw
 client: client -> upstream payload streaming (fragments, masks, byte at a
-time, data held while connecting), upstream -> client framing (max_frame,
+time, data held while connecting; many frames in one read, gathered into one
+send, with pings, a bad frame, a split header, or an upstream that does not
+read between them), upstream -> client framing (max_frame,
 binary/text frame types, UTF-8 held across reads), flush-then-close in both
 directions, a client that vanishes (FIN / RST), unix upstreams, latency
 (TCP_NODELAY), and the access log.
@@ -20,7 +22,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wsgate_harness import (  # noqa: E402
     at_cleanup, once,
-    OP_BINARY, OP_CONT, OP_TEXT, T, Close, EchoUpstream, Gateway, RawWS,
+    OP_BINARY, OP_CONT, OP_PING, OP_PONG, OP_TEXT, T, Close, EchoUpstream,
+    Gateway, RawWS,
     SinkUpstream, SourceUpstream, TestFailure, UnixEchoUpstream, build_frame,
     expect, expect_eq, pattern_bytes, run_tests)
 
@@ -34,10 +37,26 @@ TEXT_PIECES = [TEXT[i:i + 7] for i in range(0, 700, 7)] + [TEXT[700:]]
 UP = {}
 
 
+class LateSink(SinkUpstream):
+    """A sink with a small receive buffer that starts reading only after
+    DELAY s: the gateway's sends to it stop part way."""
+
+    def __init__(self, delay):
+        self.delay = delay
+        super().__init__(keep_data=False)
+
+    def handle(self, c, rec):
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        time.sleep(self.delay)
+        self.read_to_end(c, rec)
+
+
 def _start_gw():
     UP["echo"] = EchoUpstream()
     UP["sink"] = SinkUpstream(keep_data=True)
     UP["sink2"] = SinkUpstream(keep_data=True)
+    UP["batch"] = SinkUpstream(keep_data=True)
+    UP["late"] = LateSink(delay=0.5)
     UP["vanish"] = SinkUpstream()
     UP["source"] = SourceUpstream(SOURCE, chunk=65536)
     UP["text"] = SourceUpstream(TEXT_PIECES, pause=0.002)
@@ -54,6 +73,8 @@ def _start_gw():
                        "subprotocols": "binary"},
             "/sink": {"upstream": UP["sink"].addr},
             "/byname": {"upstream": "localhost:%d" % UP["sink2"].port},
+            "/batch": {"upstream": UP["batch"].addr},
+            "/late": {"upstream": UP["late"].addr},
             "/vanish": {"upstream": UP["vanish"].addr},
             "/source": {"upstream": UP["source"].addr},
             "/text": {"upstream": UP["text"].addr, "frame_type": "text"},
@@ -140,6 +161,116 @@ def t_flush_before_upstream_close():
     expect_eq(rec.end, "eof", "upstream saw")
     expect_eq(rec.bytes_in, len(data), "bytes flushed before the upstream FIN")
     expect_eq(rec.sha_in.hexdigest(), hashlib.sha256(data).hexdigest(), "sha256")
+    c.close()
+
+
+def _mixed_frames():
+    """Frames for one send, and the payload the upstream must get: data
+    chunks of every kind with pings between them, more chunks than one
+    gathered send takes (the gateway sends up to 16 at once)."""
+    frames, want, pongs = [], bytearray(), []
+
+    def data(op, payload, fin=True):
+        frames.append(build_frame(op, payload, fin=fin))
+        want.extend(payload)
+
+    data(OP_BINARY, pattern_bytes(1000, 1))
+    data(OP_TEXT, "héllo ✓".encode())
+    frames.append(build_frame(OP_PING, b"p1"))
+    pongs.append(b"p1")
+    data(OP_BINARY, pattern_bytes(30000, 2), fin=False)
+    data(OP_CONT, b"", fin=False)
+    data(OP_CONT, pattern_bytes(40000, 3))
+    data(OP_BINARY, b"")
+    for i in range(40):
+        data(OP_BINARY, pattern_bytes(100 + i, 10 + i))
+    frames.append(build_frame(OP_PING, b"p2"))
+    pongs.append(b"p2")
+    data(OP_BINARY, pattern_bytes(5000, 4))
+    return b"".join(frames), bytes(want), pongs
+
+
+def t_frames_in_one_send_in_order():
+    # Many frames in one TCP send reach the gateway in one read: their
+    # payload goes to the upstream gathered, in order, with the pings
+    # between them answered.
+    c = RawWS(gw().port, "/batch")
+    rec = UP["batch"].wait_conn(1, T(3))
+    blob, want, pongs = _mixed_frames()
+    c.send(blob)
+    for p in pongs:
+        f = c.recv_frame(T(3))
+        expect_eq(f.opcode, OP_PONG, "reply opcode")
+        expect_eq(f.payload, p, "pong payload")
+    c.send_close(1000)
+    expect_eq(c.expect_close(T(5)).code, 1000, "close code")
+    expect(rec.done.wait(T(3)), "upstream not closed after the client's Close")
+    expect_eq(rec.end, "eof", "upstream end")
+    expect_eq(rec.bytes_in, len(want), "bytes at the upstream")
+    expect(bytes(rec.data_in) == want, "payload bytes differ")
+    c.close()
+
+
+def t_bad_frame_after_gathered_frames():
+    # A protocol error in the same read as good frames: the good frames'
+    # payload still reaches the upstream, then its FIN; the client gets 1002.
+    c = RawWS(gw().port, "/batch")
+    rec = UP["batch"].wait_conn(2, T(3))
+    blob, want, pongs = _mixed_frames()
+    c.send(blob + build_frame(OP_BINARY, b"naked", mask=False))
+    for p in pongs:
+        f = c.recv_frame(T(3))
+        expect_eq(f.opcode, OP_PONG, "reply opcode")
+    expect_eq(c.expect_close(T(5)).code, 1002, "close code")
+    expect(rec.done.wait(T(5)), "upstream not closed after the error")
+    expect_eq(rec.end, "eof", "upstream end")
+    expect_eq(rec.bytes_in, len(want), "bytes at the upstream")
+    expect(bytes(rec.data_in) == want, "payload bytes differ")
+    c.close()
+
+
+def t_header_split_after_gathered_data():
+    # A read that ends inside a frame header, after data chunks: the header
+    # bytes taken so far are not payload, and the frame completes with the
+    # next read.
+    c = RawWS(gw().port, "/batch")
+    rec = UP["batch"].wait_conn(3, T(3))
+    a, b2, d = pattern_bytes(3000, 21), pattern_bytes(70000, 22), b"tail"
+    fa = build_frame(OP_BINARY, a) + build_frame(OP_TEXT, b"mid")
+    fb = build_frame(OP_BINARY, b2)
+    for cut in (1, 3, 9):
+        c.send(fa + fb[:cut])
+        time.sleep(0.1)
+        c.send(fb[cut:] + build_frame(OP_BINARY, d))
+    want = (a + b"mid" + b2 + d) * 3
+    c.send_close(1000)
+    expect_eq(c.expect_close(T(5)).code, 1000, "close code")
+    expect(rec.done.wait(T(3)), "upstream not closed after the client's Close")
+    expect_eq(rec.bytes_in, len(want), "bytes at the upstream")
+    expect(bytes(rec.data_in) == want, "payload bytes differ")
+    c.close()
+
+
+def t_gathered_send_cut_short():
+    # An upstream that does not read for a while: the gateway's gathered
+    # sends stop part way and the rest waits, in order, in its output.
+    c = RawWS(gw().port, "/late", timeout=T(20))
+    rec = UP["late"].wait_conn(1, T(3))
+    h = hashlib.sha256()
+    total = 0
+    for k in range(12):
+        sizes = [1 + (k * 7919 + i * 104729) % 70000 for i in range(24)]
+        msgs = [pattern_bytes(n, k * 24 + i) for i, n in enumerate(sizes)]
+        c.send(b"".join(build_frame(OP_BINARY, m) for m in msgs))
+        for m in msgs:
+            h.update(m)
+            total += len(m)
+    c.send_close(1000)
+    expect_eq(c.expect_close(T(20)).code, 1000, "close code")
+    expect(rec.done.wait(T(10)), "upstream not closed after the client's Close")
+    expect_eq(rec.end, "eof", "upstream end")
+    expect_eq(rec.bytes_in, total, "bytes at the upstream")
+    expect_eq(rec.sha_in.hexdigest(), h.hexdigest(), "sha256 at the upstream")
     c.close()
 
 
@@ -318,6 +449,10 @@ TESTS = [
     ("client payload streamed to the upstream byte-exact (masks, fragments, splits)", t_client_payload_streamed),
     ("client data sent with the handshake is held while connecting (name route)", t_data_held_while_connecting),
     ("4 MiB then Close: all flushed to the upstream before its FIN", t_flush_before_upstream_close),
+    ("frames and pings in one send: payload gathered in order, pongs", t_frames_in_one_send_in_order),
+    ("bad frame after good ones in one send: their payload, FIN, 1002", t_bad_frame_after_gathered_frames),
+    ("read ends inside a frame header after gathered data", t_header_split_after_gathered_data),
+    ("upstream not reading: gathered sends cut short, rest kept in order", t_gathered_send_cut_short),
     ("upstream 1 MiB then FIN: all data, frames <= max_frame, then Close 1000", t_source_then_fin_1000),
     ("frame_type=text: valid UTF-8 messages though reads split code points", t_text_frames_hold_partial_code_points),
     ("frame_type=text: invalid UTF-8 from the upstream -> 1011", t_text_invalid_utf8_1011),
