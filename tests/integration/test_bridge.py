@@ -29,6 +29,7 @@ from wsgate_harness import (  # noqa: E402
 
 MAX_FRAME = 16384
 SOURCE = pattern_bytes(1 << 20, 42)
+BIG = pattern_bytes(12 << 20, 43)
 # Valid UTF-8 sent in pieces that split code points (the gateway must hold
 # a partial code point back at a read boundary).
 TEXT = ("añ€𝄞 " * 3000).encode()
@@ -59,6 +60,7 @@ def _start_gw():
     UP["late"] = LateSink(delay=0.5)
     UP["vanish"] = SinkUpstream()
     UP["source"] = SourceUpstream(SOURCE, chunk=65536)
+    UP["big"] = SourceUpstream(BIG, chunk=1 << 20)
     UP["text"] = SourceUpstream(TEXT_PIECES, pause=0.002)
     UP["textbad"] = SourceUpstream(b"fine so far \xff\xfe bad", chunk=8,
                                    pause=0.05)
@@ -77,6 +79,7 @@ def _start_gw():
             "/late": {"upstream": UP["late"].addr},
             "/vanish": {"upstream": UP["vanish"].addr},
             "/source": {"upstream": UP["source"].addr},
+            "/big": {"upstream": UP["big"].addr},
             "/text": {"upstream": UP["text"].addr, "frame_type": "text"},
             "/textbad": {"upstream": UP["textbad"].addr,
                          "frame_type": "text"},
@@ -302,6 +305,44 @@ def t_source_then_fin_1000():
     c.close()
 
 
+def t_download_frames_to_slow_reader():
+    # Upstream reads of up to 256 KiB, cut at max_frame (16k here), go out
+    # in one send per read while the client keeps up; a client that does
+    # not read has those sends stop inside a frame, whose rest waits in the
+    # output.  Either way every upstream read is one message: a Binary
+    # frame, Continuations, FIN on the last.
+    c = RawWS(gw().port, "/big", timeout=T(20), rcvbuf=16384)
+    time.sleep(0.5)
+    data = bytearray()
+    frames = messages = 0
+    in_message = False
+    deadline = time.monotonic() + T(30)
+    while True:
+        f = c.recv_frame(max(0.01, deadline - time.monotonic()))
+        if f.opcode == 0x8:
+            cl = c._close_of(f)
+            break
+        frames += 1
+        expect_eq(f.opcode, OP_CONT if in_message else OP_BINARY,
+                  "opcode of frame %d" % frames)
+        expect(len(f.payload) <= MAX_FRAME, "frame of %d bytes > max_frame"
+               % len(f.payload))
+        in_message = not f.fin
+        messages += f.fin
+        data += f.payload
+        if frames % 64 == 0:
+            time.sleep(0.01)
+    expect(not in_message, "Close inside a message")
+    expect_eq(len(data), len(BIG), "bytes before the Close")
+    expect(bytes(data) == BIG, "bytes differ")
+    expect_eq(cl.code, 1000, "upstream FIN -> Close 1000")
+    expect(frames > messages, "no message of several frames (%d frames)"
+           % frames)
+    c.send_close(1000)
+    expect(c.wait_eof(T(3)) in ("eof", "rst"), "TCP not closed")
+    c.close()
+
+
 def t_text_frames_hold_partial_code_points():
     c = RawWS(gw().port, "/text", timeout=T(10))
     got = []
@@ -454,6 +495,7 @@ TESTS = [
     ("read ends inside a frame header after gathered data", t_header_split_after_gathered_data),
     ("upstream not reading: gathered sends cut short, rest kept in order", t_gathered_send_cut_short),
     ("upstream 1 MiB then FIN: all data, frames <= max_frame, then Close 1000", t_source_then_fin_1000),
+    ("12 MiB to a client slow to read: frames cut short finish, messages whole", t_download_frames_to_slow_reader),
     ("frame_type=text: valid UTF-8 messages though reads split code points", t_text_frames_hold_partial_code_points),
     ("frame_type=text: invalid UTF-8 from the upstream -> 1011", t_text_invalid_utf8_1011),
     ("client closes TCP without Close: upstream sees FIN within 1 s", t_client_vanishes_fin),
