@@ -631,10 +631,11 @@ session_client_frame(struct session *s, bool fin, unsigned opcode,
 }
 
 /*
- * Plain clients: the first frames carrying N bytes of SRC (cut at
- * MAX_FRAME; the first has OPCODE, the last FIN), headers and payload in
- * one sendmsg when nothing is queued toward the client.  A 256 KiB upstream
- * read cut at the default 64 KiB max_frame cost four sends, one per frame.
+ * Plain clients: the first DIRECT_FRAMES frames carrying N bytes of SRC
+ * (cut at MAX_FRAME; the first has OPCODE, the last FIN), headers and
+ * payload in one sendmsg when nothing is queued toward the client.  A
+ * 256 KiB upstream read cut at the default 64 KiB max_frame cost four
+ * sends, one per frame.
  * The payload is sent from where it sits in SRC (evbuffer_peek, no copy).
  * A frame the socket takes only part of has its rest moved to the output,
  * where libevent finishes it.  Returns the bytes of SRC dealt with (whole
@@ -2227,12 +2228,16 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 	    session_client_frames_packed(s, text ? WS_OP_TEXT : WS_OP_BINARY,
 					 in, send, max_frame))
 		send = 0;
-	if (!s->client_tls) {
-		size_t done = session_client_frames_direct(
-			s, text ? WS_OP_TEXT : WS_OP_BINARY, in, send,
-			max_frame);
+	while (!s->client_tls && send > 0) {
+		unsigned op = !first ? WS_OP_CONT
+				     : text ? WS_OP_TEXT : WS_OP_BINARY;
+		size_t done = session_client_frames_direct(s, op, in, send,
+							   max_frame);
+
+		if (done == 0)
+			break;
 		send -= done;
-		first = done == 0;
+		first = false;
 	}
 	while (send > 0) {
 		size_t n = send < max_frame ? send : max_frame;
