@@ -5,7 +5,8 @@ client: client -> upstream payload streaming (fragments, masks, byte at a
 time, data held while connecting; many frames in one read, gathered into one
 send, with pings, a bad frame, a split header, or an upstream that does not
 read between them), upstream -> client framing (max_frame,
-binary/text frame types, UTF-8 held across reads), flush-then-close in both
+binary/text frame types, UTF-8 held across reads, one message per upstream
+read even to a client slow to read), flush-then-close in both
 directions, a client that vanishes (FIN / RST), unix upstreams, latency
 (TCP_NODELAY), and the access log.
 """
