@@ -194,42 +194,46 @@ def _mixed_frames():
     return b"".join(frames), bytes(want), pongs
 
 
-def t_frames_in_one_send_in_order():
-    # Many frames in one TCP send reach the gateway in one read: their
-    # payload goes to the upstream gathered, in order, with the pings
-    # between them answered.
+def _mixed_to_batch(n, extra=b""):
+    """Connection N to /batch; send _mixed_frames() and EXTRA in one send
+    and read the pongs.  Returns (client, upstream record, payload)."""
     c = RawWS(gw().port, "/batch")
-    rec = UP["batch"].wait_conn(1, T(3))
+    rec = UP["batch"].wait_conn(n, T(3))
     blob, want, pongs = _mixed_frames()
-    c.send(blob)
+    c.send(blob + extra)
     for p in pongs:
         f = c.recv_frame(T(3))
         expect_eq(f.opcode, OP_PONG, "reply opcode")
         expect_eq(f.payload, p, "pong payload")
-    c.send_close(1000)
-    expect_eq(c.expect_close(T(5)).code, 1000, "close code")
-    expect(rec.done.wait(T(3)), "upstream not closed after the client's Close")
+    return c, rec, want
+
+
+def _upstream_got(rec, want):
+    """The upstream connection REC got exactly WANT, then a FIN."""
+    expect(rec.done.wait(T(5)), "upstream not closed")
     expect_eq(rec.end, "eof", "upstream end")
     expect_eq(rec.bytes_in, len(want), "bytes at the upstream")
     expect(bytes(rec.data_in) == want, "payload bytes differ")
+
+
+def t_frames_in_one_send_in_order():
+    # Many frames in one TCP send reach the gateway in one read: their
+    # payload goes to the upstream gathered, in order, with the pings
+    # between them answered.
+    c, rec, want = _mixed_to_batch(1)
+    c.send_close(1000)
+    expect_eq(c.expect_close(T(5)).code, 1000, "close code")
+    _upstream_got(rec, want)
     c.close()
 
 
 def t_bad_frame_after_gathered_frames():
     # A protocol error in the same read as good frames: the good frames'
     # payload still reaches the upstream, then its FIN; the client gets 1002.
-    c = RawWS(gw().port, "/batch")
-    rec = UP["batch"].wait_conn(2, T(3))
-    blob, want, pongs = _mixed_frames()
-    c.send(blob + build_frame(OP_BINARY, b"naked", mask=False))
-    for p in pongs:
-        f = c.recv_frame(T(3))
-        expect_eq(f.opcode, OP_PONG, "reply opcode")
+    c, rec, want = _mixed_to_batch(
+        2, build_frame(OP_BINARY, b"naked", mask=False))
     expect_eq(c.expect_close(T(5)).code, 1002, "close code")
-    expect(rec.done.wait(T(5)), "upstream not closed after the error")
-    expect_eq(rec.end, "eof", "upstream end")
-    expect_eq(rec.bytes_in, len(want), "bytes at the upstream")
-    expect(bytes(rec.data_in) == want, "payload bytes differ")
+    _upstream_got(rec, want)
     c.close()
 
 
@@ -249,9 +253,7 @@ def t_header_split_after_gathered_data():
     want = (a + b"mid" + b2 + d) * 3
     c.send_close(1000)
     expect_eq(c.expect_close(T(5)).code, 1000, "close code")
-    expect(rec.done.wait(T(3)), "upstream not closed after the client's Close")
-    expect_eq(rec.bytes_in, len(want), "bytes at the upstream")
-    expect(bytes(rec.data_in) == want, "payload bytes differ")
+    _upstream_got(rec, want)
     c.close()
 
 
@@ -280,27 +282,34 @@ def t_gathered_send_cut_short():
 
 # --- upstream -> client ---------------------------------------------------------
 
-def t_source_then_fin_1000():
-    c = RawWS(gw().port, "/source", timeout=T(10))
-    data = bytearray()
-    frames = 0
-    biggest = 0
-    deadline = time.monotonic() + T(10)
+def _frames_to_close(c, timeout, pause_every=0):
+    """C's data frames up to the server's Close, within TIMEOUT s, pausing
+    10 ms every PAUSE_EVERY frames; returns (frames, Close)."""
+    frames = []
+    deadline = time.monotonic() + timeout
     while True:
         f = c.recv_frame(max(0.01, deadline - time.monotonic()))
         if f.opcode == 0x8:
-            cl = c._close_of(f)
-            break
+            return frames, c._close_of(f)
+        frames.append(f)
+        if pause_every and len(frames) % pause_every == 0:
+            time.sleep(0.01)
+
+
+def t_source_then_fin_1000():
+    c = RawWS(gw().port, "/source", timeout=T(10))
+    frames, cl = _frames_to_close(c, T(10))
+    for f in frames:
         expect(f.opcode in (OP_BINARY, OP_CONT), "frame %r" % f)
-        frames += 1
-        biggest = max(biggest, len(f.payload))
-        data += f.payload
+    data = b"".join(f.payload for f in frames)
+    biggest = max(len(f.payload) for f in frames)
     expect_eq(len(data), len(SOURCE), "bytes before the Close")
-    expect(bytes(data) == SOURCE, "bytes differ")
+    expect(data == SOURCE, "bytes differ")
     expect_eq(cl.code, 1000, "upstream FIN -> Close 1000")
     expect(biggest <= MAX_FRAME, "frame of %d bytes > max_frame %d"
            % (biggest, MAX_FRAME))
-    expect(frames >= len(SOURCE) // MAX_FRAME, "only %d frames" % frames)
+    expect(len(frames) >= len(SOURCE) // MAX_FRAME,
+           "only %d frames" % len(frames))
     c.send_close(1000)
     expect(c.wait_eof(T(3)) in ("eof", "rst"), "TCP not closed")
     c.close()
@@ -314,31 +323,22 @@ def t_download_frames_to_slow_reader():
     # frame, Continuations, FIN on the last.
     c = RawWS(gw().port, "/big", timeout=T(20), rcvbuf=16384)
     time.sleep(0.5)
-    data = bytearray()
-    frames = messages = 0
+    frames, cl = _frames_to_close(c, T(30), pause_every=64)
     in_message = False
-    deadline = time.monotonic() + T(30)
-    while True:
-        f = c.recv_frame(max(0.01, deadline - time.monotonic()))
-        if f.opcode == 0x8:
-            cl = c._close_of(f)
-            break
-        frames += 1
+    for i, f in enumerate(frames):
         expect_eq(f.opcode, OP_CONT if in_message else OP_BINARY,
-                  "opcode of frame %d" % frames)
+                  "opcode of frame %d" % (i + 1))
         expect(len(f.payload) <= MAX_FRAME, "frame of %d bytes > max_frame"
                % len(f.payload))
         in_message = not f.fin
-        messages += f.fin
-        data += f.payload
-        if frames % 64 == 0:
-            time.sleep(0.01)
+    messages = sum(f.fin for f in frames)
+    data = b"".join(f.payload for f in frames)
     expect(not in_message, "Close inside a message")
     expect_eq(len(data), len(BIG), "bytes before the Close")
-    expect(bytes(data) == BIG, "bytes differ")
+    expect(data == BIG, "bytes differ")
     expect_eq(cl.code, 1000, "upstream FIN -> Close 1000")
-    expect(frames > messages, "no message of several frames (%d frames)"
-           % frames)
+    expect(len(frames) > messages, "no message of several frames (%d frames)"
+           % len(frames))
     c.send_close(1000)
     expect(c.wait_eof(T(3)) in ("eof", "rst"), "TCP not closed")
     c.close()
