@@ -219,6 +219,8 @@ static void session_arm_close(struct session *s);
 static void session_up_failed(struct session *s, enum upstream_failure f,
 			      int err);
 static bool session_is_plain_socket(struct bufferevent *bev);
+static ssize_t session_sendv(struct bufferevent *bev, struct iovec *iov,
+			     int n);
 static size_t session_write_now(struct bufferevent *bev, const uint8_t *hdr,
 				size_t hlen, struct evbuffer *src, size_t n);
 
@@ -664,8 +666,7 @@ session_client_frames_direct(struct session *s, unsigned opcode,
 		nv = DIRECT_IOV;
 	while (left > 0 && nf < DIRECT_FRAMES) {
 		size_t len = left < max_frame ? left : max_frame, need = len;
-		int k0 = k, vi0 = vi;
-		size_t voff0 = voff;
+		int k0 = k;
 
 		hlen[nf] = ws_frame_header(hdr[nf], len == left,
 					   (uint8_t)(nf == 0 ? opcode
@@ -690,8 +691,6 @@ session_client_frames_direct(struct session *s, unsigned opcode,
 		}
 		if (need > 0) { /* more pieces than peeked: not this frame */
 			k = k0;
-			vi = vi0;
-			voff = voff0;
 			break;
 		}
 		left -= len;
@@ -699,11 +698,7 @@ session_client_frames_direct(struct session *s, unsigned opcode,
 	}
 	if (nf == 0)
 		return 0;
-	{
-		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)k};
-
-		w = sendmsg(bufferevent_getfd(s->client), &mh, MSG_NOSIGNAL);
-	}
+	w = session_sendv(s->client, iov, k);
 	sent = w > 0 ? (size_t)w : 0;
 	for (int i = 0; i < nf; i++) {
 		done += plen[i];
@@ -953,9 +948,23 @@ session_is_plain_socket(struct bufferevent *bev)
 	       bufferevent_openssl_get_ssl(bev) == NULL;
 }
 
+/* Write the N pieces at IOV to BEV's socket at once.  send/sendmsg, not
+   writev: the socket calls skip the VFS layer and its file-position lock
+   (fdget_pos), a few per cent of a small echo's CPU in perf. */
+static ssize_t
+session_sendv(struct bufferevent *bev, struct iovec *iov, int n)
+{
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+
+	if (n == 1)
+		return send(bufferevent_getfd(bev), iov[0].iov_base,
+			    iov[0].iov_len, MSG_NOSIGNAL);
+	return sendmsg(bufferevent_getfd(bev), &mh, MSG_NOSIGNAL);
+}
+
 /*
  * Write HDR (HLEN bytes, may be 0) and the first N bytes of SRC straight to
- * BEV's socket when nothing is queued in BEV's output, in one writev.
+ * BEV's socket when nothing is queued in BEV's output, in one send.
  * Queuing instead costs two epoll_ctl calls (EPOLLOUT on, then off) and a
  * loop pass per message, which is most of a small echo's cost.  Drains
  * what was written of SRC; returns the bytes written in all (0 on EAGAIN
@@ -988,16 +997,7 @@ session_write_now(struct bufferevent *bev, const uint8_t *hdr, size_t hlen,
 	}
 	if (k == 0)
 		return 0;
-	/* send/sendmsg, not writev: the socket calls skip the VFS layer and
-	   its file-position lock (fdget_pos), a few per cent of a small
-	   echo's CPU in perf. */
-	if (k == 1) {
-		w = send(bufferevent_getfd(bev), iov[0].iov_base,
-			 iov[0].iov_len, MSG_NOSIGNAL);
-	} else {
-		struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)k};
-		w = sendmsg(bufferevent_getfd(bev), &mh, MSG_NOSIGNAL);
-	}
+	w = session_sendv(bev, iov, k);
 	if (w <= 0)
 		return 0;
 	if ((size_t)w > hlen)
@@ -1387,15 +1387,14 @@ session_data(struct session *s, struct evbuffer *in, const struct ws_event *ev)
 		session_client_flush(s);
 		return;
 	}
+	/* What could go straight to the upstream went in a batch
+	   (session_frames): this waits behind queued output, or a connect,
+	   or goes through TLS. */
 	if (s->up != NULL && (s->up_state == UP_CONNECTING ||
-			      s->up_state == UP_OPEN)) {
-		size_t done = 0;
-		if (s->up_state == UP_OPEN && ev->len > 0)
-			done = session_write_now(s->up, NULL, 0, in, ev->len);
-		if (ev->len > done)
-			evbuffer_remove_buffer(in, bufferevent_get_output(s->up),
-					       ev->len - done);
-	} else
+			      s->up_state == UP_OPEN))
+		evbuffer_remove_buffer(in, bufferevent_get_output(s->up),
+				       ev->len);
+	else
 		evbuffer_drain(in, ev->len);
 }
 
@@ -1415,12 +1414,11 @@ struct up_batch {
 	size_t span;           /* input bytes decoded in all */
 };
 
-/* True if the chunk EV may join S's batch B instead of going its own way. */
+/* True if the chunk EV may go to S's upstream in a batch. */
 static bool
-session_batchable(const struct session *s, const struct up_batch *b,
-		  const struct ws_event *ev)
+session_batchable(const struct session *s, const struct ws_event *ev)
 {
-	return ev->len > 0 && b->n < DIRECT_IOV && !s->close_sent &&
+	return ev->len > 0 && !s->close_sent &&
 	       !s->is_echo && s->up != NULL && s->up_state == UP_OPEN &&
 	       session_is_plain_socket(s->up) &&
 	       evbuffer_get_length(bufferevent_get_output(s->up)) == 0;
@@ -1436,12 +1434,7 @@ session_batch_flush(struct session *s, struct evbuffer *in,
 	size_t sent = 0, done = 0;
 
 	if (b->n > 0) {
-		struct msghdr mh = {.msg_iov = b->iov,
-				    .msg_iovlen = (size_t)b->n};
-		int fd = bufferevent_getfd(s->up);
-		ssize_t w = b->n == 1 ? send(fd, b->iov[0].iov_base,
-					     b->iov[0].iov_len, MSG_NOSIGNAL)
-				      : sendmsg(fd, &mh, MSG_NOSIGNAL);
+		ssize_t w = session_sendv(s->up, b->iov, b->n);
 		sent = w > 0 ? (size_t)w : 0;
 	}
 	for (int i = 0; i < b->n; i++) {
@@ -1501,8 +1494,10 @@ session_frames(struct session *s)
 		r = ws_decoder_feed(&s->dec, v.iov_base, v.iov_len, &ev);
 		if (r == 0 && ev.type == WS_EV_NONE)
 			break; /* cannot happen with input; never spin */
+		if (r >= 0 && ev.type == WS_EV_DATA && b.n == DIRECT_IOV)
+			session_batch_flush(s, in, &b); /* full: out it goes */
 		if (r >= 0 && ev.type == WS_EV_DATA &&
-		    session_batchable(s, &b, &ev)) {
+		    session_batchable(s, &ev)) {
 			pre = (size_t)(ev.data - (const uint8_t *)v.iov_base);
 			session_data_count(s, &ev);
 			b.iov[b.n].iov_base = (void *)ev.data;
