@@ -62,6 +62,7 @@ enum config_key_type {
 	KT_ON_RESET,
 	KT_CLOSE_CODE,
 	KT_WORKERS,      /* "auto" or a count */
+	KT_CPU_AFFINITY, /* auto or off */
 	KT_ADMIN_LISTEN, /* one numeric address */
 	KT_FILE,         /* a file name, kept with its line */
 	KT_STRING,       /* text, copied with its line */
@@ -103,6 +104,8 @@ enum config_key_type {
 	X(K_ACCESS_LOG, SEC_GATEWAY, "access_log", KT_BOOL, CF(access_log),    \
 	  0, 1)                                                                \
 	X(K_WORKERS, SEC_GATEWAY, "workers", KT_WORKERS, NOF, 1, 256)          \
+	X(K_CPU_AFFINITY, SEC_GATEWAY, "cpu_affinity", KT_CPU_AFFINITY, NOF,   \
+	  0, 0)                                                                \
 	X(K_ADMIN_LISTEN, SEC_ADMIN, "listen", KT_ADMIN_LISTEN, NOF, 0, 0)     \
 	X(K_TRUSTED_PROXIES, SEC_GATEWAY, "trusted_proxies", KT_CIDR_LIST,     \
 	  NOF, 0, 0)                                                           \
@@ -256,6 +259,7 @@ config_defaults(struct config *c, struct config_route *r)
 {
 	c->max_connections = 10000;
 	c->workers = 0; /* auto: one per core */
+	c->pin_workers = true; /* cpu_affinity = auto */
 	c->has_admin = false; /* the admin listener is off */
 	c->log_level = LOG_INFO;
 	c->access_log = true;
@@ -1473,6 +1477,15 @@ config_set(struct config_loader *ld, enum config_key_id id, const char *v)
 			return -1; /* "expected a whole number": or auto */
 		ld->c->workers = (unsigned)n;
 		return 0;
+	case KT_CPU_AFFINITY:
+		if (strcmp(v, "auto") == 0 || strcmp(v, "off") == 0) {
+			ld->c->pin_workers = strcmp(v, "auto") == 0;
+			return 0;
+		}
+		config_error(ld, ld->line, k->name,
+			     "expected auto or off, got %s",
+			     config_quote(v, q, sizeof(q)));
+		return -1;
 	case KT_ADMIN_LISTEN:
 		if (config_parse_listen(v, &ld->c->admin.addr,
 					&ld->c->admin.addr_len) < 0) {

@@ -8,7 +8,8 @@
  * File layout (see etc/wsgate.ini for the commented example):
  *
  *   [gateway]   listen (repeatable, or comma-separated), max_connections,
- *               workers, log_level, access_log, trusted_proxies,
+ *               workers, cpu_affinity, log_level, access_log,
+ *               trusted_proxies,
  *               real_ip_header, origins, origin_missing
  *   [admin]     listen (one address: /healthz and /metrics)
  *   [limits]    handshake_timeout, max_request_line, max_header_bytes,
@@ -224,6 +225,7 @@ struct config {
 	size_t n_routes;
 	unsigned max_connections;
 	unsigned workers;             /* 0 = auto: one per core */
+	bool pin_workers;             /* cpu_affinity = auto (else off) */
 	enum log_level log_level;
 	bool access_log;
 	bool has_admin;               /* [admin] listen is set */

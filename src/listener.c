@@ -16,6 +16,7 @@
 #include <event2/listener.h>
 
 #include "config.h"
+#include "gateway.h"
 #include "log.h"
 #include "server.h"
 #include "session.h"
@@ -26,13 +27,22 @@
 struct listener {
 	struct server *srv;
 	struct config_listen cl;   /* a copy; cl.text is owned */
+	size_t index;              /* in srv->cfg->listens */
 	struct evconnlistener *evl;
 	struct event *resume_ev;
 	const char *name;          /* cl.text */
 	unsigned long paused_count;
 };
 
-/* A new connection. */
+/* Start a session; see listener.h. */
+void
+listener_start(struct listener *l, evutil_socket_t fd,
+	       const struct sockaddr *addr, socklen_t addr_len)
+{
+	session_start(l->srv, &l->cl, fd, addr, addr_len);
+}
+
+/* A new connection: here, or at a worker holding fewer. */
 static void
 listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 		   struct sockaddr *addr, int len, void *arg)
@@ -40,7 +50,11 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 	struct listener *l = arg;
 
 	(void)evl;
-	session_start(l->srv, &l->cl, fd, addr, (socklen_t)len);
+	if (l->srv->gw != NULL &&
+	    gateway_balance(l->srv->gw, l->srv->worker, l->index, fd, addr,
+			    (socklen_t)len))
+		return;
+	listener_start(l, fd, addr, (socklen_t)len);
 }
 
 /* Resume accepting after a pause. */
@@ -78,7 +92,8 @@ listener_error_cb(struct evconnlistener *evl, void *arg)
 
 /* Bind and listen; see listener.h. */
 struct listener *
-listener_new(struct server *srv, const struct config_listen *cl, bool reuseport)
+listener_new(struct server *srv, size_t index, const struct config_listen *cl,
+	     bool reuseport)
 {
 	struct listener *l = calloc(1, sizeof(*l));
 	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
@@ -87,6 +102,7 @@ listener_new(struct server *srv, const struct config_listen *cl, bool reuseport)
 	if (l == NULL)
 		return NULL;
 	l->srv = srv;
+	l->index = index;
 	l->cl = *cl; /* a copy: configs come and go with reloads */
 	l->cl.text = strdup(cl->text);
 	l->name = l->cl.text;

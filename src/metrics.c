@@ -269,6 +269,14 @@ metrics_render(struct evbuffer *out, struct metrics *const *workers, size_t n,
 		     "TCP connections accepted.", SUM(accepted));
 	metrics_scalar(out, "wsgate_open_connections", "gauge",
 		     "TCP connections open, in any state.", SUM(open));
+	metrics_head(out, "wsgate_worker_connections", "gauge",
+		     "TCP connections open, by worker thread.");
+	for (size_t w = 0; w < n; w++)
+		evbuffer_add_printf(out,
+				    "wsgate_worker_connections{worker=\"%zu\"} "
+				    "%llu\n",
+				    w, (unsigned long long)metrics_get(
+						   &workers[w]->open));
 
 	metrics_head(out, "wsgate_sessions_open", "gauge",
 		     "Upgraded WebSocket sessions open, by route.");

@@ -134,7 +134,7 @@ server_listen(struct server *srv, bool reuseport, bool log)
 		return -1;
 	for (size_t i = 0; i < cfg->n_listens; i++) {
 		srv->listeners[i] =
-			listener_new(srv, &cfg->listens[i], reuseport);
+			listener_new(srv, i, &cfg->listens[i], reuseport);
 		if (srv->listeners[i] == NULL)
 			return -1;
 		srv->n_listeners++;
@@ -142,6 +142,18 @@ server_listen(struct server *srv, bool reuseport, bool log)
 			log_info("listening on %s", cfg->listens[i].text);
 	}
 	return 0;
+}
+
+/* Start a session handed over by another worker. */
+void
+server_adopt(struct server *srv, size_t listen, evutil_socket_t fd,
+	     const struct sockaddr *addr, socklen_t addr_len)
+{
+	if (srv->draining || listen >= srv->n_listeners) {
+		evutil_closesocket(fd);
+		return;
+	}
+	listener_start(srv->listeners[listen], fd, addr, addr_len);
 }
 
 /* Use a reloaded config for new sessions. */

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <event2/event.h>
 
@@ -30,6 +31,7 @@ struct server {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct gateway *gw;        /* process-wide state; NULL in tests */
+	unsigned worker;           /* this worker's index in gw */
 	struct config *cfg;        /* config for new sessions (a reference) */
 	struct listener **listeners;
 	size_t n_listeners;
@@ -61,6 +63,12 @@ struct server *server_new(struct event_base *base, struct config *cfg,
    so that several workers share each address); log each when LOG.  0, or
    -1 (logged). */
 int server_listen(struct server *srv, bool reuseport, bool log);
+
+/* Start a session for FD, accepted by another worker on listen address
+   number LISTEN; the socket is closed instead when this worker no longer
+   listens (shutting down). */
+void server_adopt(struct server *srv, size_t listen, evutil_socket_t fd,
+		  const struct sockaddr *addr, socklen_t addr_len);
 
 /* Use CFG (a reference is taken) for new sessions from now on. */
 void server_set_config(struct server *srv, struct config *cfg);

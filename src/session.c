@@ -420,7 +420,7 @@ session_free(struct session *s)
 		metrics_sub(&s->rm->open, 1);
 	metrics_sub(&s->srv->metrics.open, 1);
 	if (s->counted)
-		gateway_conn_done(s->srv->gw);
+		gateway_conn_done(s->srv->gw, s->srv->worker);
 	config_unref(s->cfg);
 	free(s);
 }
@@ -2544,7 +2544,8 @@ session_start(struct server *srv, const struct config_listen *cl,
 	/* max_connections counts every worker's connections. */
 	if (srv->gw != NULL) {
 		s->counted = 1;
-		if (!gateway_conn_begin(srv->gw, cfg->max_connections))
+		if (!gateway_conn_begin(srv->gw, srv->worker,
+					 cfg->max_connections))
 			s->over_limit = 1;
 	} else if (srv->n_sessions > cfg->max_connections) {
 		s->over_limit = 1;

@@ -15,6 +15,7 @@ import asyncio
 import hashlib
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -151,6 +152,42 @@ def t_wss_echo_route():
     line = g.wait_log(r"access .*route=/echo .*tls=TLSv1\.[23]", T(3))
     expect(line is not None, "no access line with tls=")
     expect("code=1000" in line and "in_msgs=4" in line, line)
+
+
+def t_wss_workers_balanced():
+    # wss:// connections a worker hands to the other (it holds fewer) go
+    # through their TLS handshake and upgrade there
+    g = Gateway(gateway={"workers": "2"}, listen_flags="tls",
+                sections=[("tls", tls_section())],
+                routes={"/echo": {"upstream": "echo"}}, admin=True,
+                name="two-worker TLS gateway").start()
+    try:
+        ctx = tls_client_context(ca()["main"])
+
+        async def go():
+            conns = []
+            try:
+                for _ in range(40):
+                    conns.append(await websockets.connect(
+                        wss(g.port, "/echo"), ssl=ctx, open_timeout=T(5),
+                        close_timeout=T(5)))
+                _, _, body = g.admin_get("/metrics")
+                per = [float(re.search(r'^wsgate_worker_connections'
+                                       r'\{worker="%d"\} (\S+)$' % w, body,
+                                       re.M).group(1)) for w in (0, 1)]
+                expect_eq(sum(per), 40.0, "connections over both workers")
+                expect(abs(per[0] - per[1]) <= 1, "split: %s" % per)
+                for i, ws in enumerate(conns):
+                    await ws.send(b"m%d" % i)
+                for i, ws in enumerate(conns):
+                    expect_eq(await asyncio.wait_for(ws.recv(), T(5)),
+                              b"m%d" % i, "echo %d" % i)
+            finally:
+                for ws in conns:
+                    await ws.close()
+        arun(go())
+    finally:
+        expect_eq(g.stop(timeout=T(10)), 0, "exit status")
 
 
 def t_wss_tcp_route():
@@ -1064,6 +1101,8 @@ def t_idle_tls_connection_rss():
 
 TESTS = [
     ("wss:// echo route, text and binary, access log tls=", t_wss_echo_route),
+    ("wss:// with two workers: connections split within one, all served",
+     t_wss_workers_balanced),
     ("wss:// TCP route both ways, client close code 4001 preserved",
      t_wss_tcp_route),
     ("wss:// bulk: 8 MiB each way through a TCP route, SHA-256 equal",

@@ -660,7 +660,8 @@ START_TEST(test_unknown_key)
 }
 END_TEST
 
-/* workers: auto or 1-256; [admin] listen: one numeric address. */
+/* workers: auto or 1-256; cpu_affinity: auto or off; [admin] listen: one
+   numeric address. */
 START_TEST(test_workers_and_admin)
 {
 	struct config *c;
@@ -669,6 +670,7 @@ START_TEST(test_workers_and_admin)
 			       "upstream = echo\n", "t.ini", err, sizeof(err));
 	ck_assert_msg(c != NULL, "%s", err);
 	ck_assert_uint_eq(c->workers, 0);
+	ck_assert(c->pin_workers); /* cpu_affinity = auto by default */
 	ck_assert(!c->has_admin);
 	config_free(c);
 	c = config_load_string("[gateway]\nlisten = :1\nworkers = 3\n"
@@ -687,6 +689,17 @@ START_TEST(test_workers_and_admin)
 	ck_assert_msg(c != NULL, "%s", err);
 	ck_assert_uint_eq(c->workers, 0);
 	config_free(c);
+	c = config_load_string("[gateway]\nlisten = :1\ncpu_affinity = off\n"
+			       "[route /e]\nupstream = echo\n",
+			       "t.ini", err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert(!c->pin_workers);
+	config_free(c);
+	expect_error("[gateway]\nlisten = :1\ncpu_affinity = 0-3\n",
+		     "t.ini:3: cpu_affinity: expected auto or off, got \"0-3\"");
+	expect_error("[gateway]\nlisten = :1\ncpu_affinity = Auto\n",
+		     "t.ini:3: cpu_affinity: expected auto or off, got "
+		     "\"Auto\"");
 	expect_error("[gateway]\nlisten = :1\nworkers = 0\n",
 		     "t.ini:3: workers: must be at least 1, got \"0\"");
 	expect_error("[gateway]\nlisten = :1\nworkers = 257\n",
