@@ -259,7 +259,7 @@ config_defaults(struct config *c, struct config_route *r)
 {
 	c->max_connections = 10000;
 	c->workers = 0; /* auto: one per core */
-	c->pin_workers = true; /* cpu_affinity = auto */
+	c->pin_workers = false; /* cpu_affinity = off */
 	c->has_admin = false; /* the admin listener is off */
 	c->log_level = LOG_INFO;
 	c->access_log = true;

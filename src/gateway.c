@@ -241,8 +241,12 @@ gateway_worker_cmd_cb(evutil_socket_t fd, short what, void *arg)
  * one CPU for hundreds of milliseconds (woken where their client's sender
  * runs), and then each gets the CPU once per 4 ms tick: measured, echo at
  * 100 connections had a p99 of 2.4-4.7 ms against 1.7-2.5 ms pinned, at
- * the same median.  With fewer workers than CPUs nothing is pinned, so
- * the scheduler can still move a worker off a busy CPU.
+ * the same median.  But pinned workers cannot get out of the way of other
+ * busy processes on their CPU: with the load generator and the upstream
+ * on the same two CPUs, bulk upload at 8 connections fell from 1.3-1.5 to
+ * 1.1-1.3 GB/s.  So it is off unless asked for.  With fewer workers than
+ * CPUs nothing is pinned, so the scheduler can still move a worker off a
+ * busy CPU.
  */
 static void
 gateway_plan_cpus(struct gateway *gw, const struct config *cfg)

@@ -246,10 +246,11 @@ def t_cpu_affinity():
     two = allowed[:2]
     cases = [
         # workers, cpu_affinity, what each worker may run on
-        ("2", None, {"wsgate-w0": {two[0]}, "wsgate-w1": {two[1]}}),
+        ("2", "auto", {"wsgate-w0": {two[0]}, "wsgate-w1": {two[1]}}),
+        ("2", None, {"wsgate-w0": set(two), "wsgate-w1": set(two)}),
         ("2", "off", {"wsgate-w0": set(two), "wsgate-w1": set(two)}),
         # fewer workers than CPUs: left to the scheduler
-        ("1", None, {"wsgate-w0": set(two)}),
+        ("1", "auto", {"wsgate-w0": set(two)}),
     ]
     for workers, affinity, want in cases:
         opts = {"workers": workers}
@@ -268,7 +269,7 @@ def t_cpu_affinity():
             c.close()
             expect_eq(worker_cpus(g), want,
                       "workers = %s, cpu_affinity = %s, mask %s"
-                      % (workers, affinity or "auto (default)", two))
+                      % (workers, affinity or "off (default)", two))
         finally:
             expect_eq(g.stop(timeout=T(10)), 0, "exit status")
 
@@ -401,7 +402,8 @@ TESTS = [
      t_workers_balanced),
     ("workers = auto: one per CPU of the affinity mask",
      t_workers_auto_follows_affinity),
-    ("cpu_affinity: a worker per CPU when they match; off; fewer workers",
+    ("cpu_affinity: auto pins a worker per CPU when they match; off (the "
+     "default) and fewer workers pin nothing",
      t_cpu_affinity),
     ("SIGHUP reload: new routes for new connections, live session continues",
      t_reload_with_live_session),

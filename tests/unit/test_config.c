@@ -670,7 +670,7 @@ START_TEST(test_workers_and_admin)
 			       "upstream = echo\n", "t.ini", err, sizeof(err));
 	ck_assert_msg(c != NULL, "%s", err);
 	ck_assert_uint_eq(c->workers, 0);
-	ck_assert(c->pin_workers); /* cpu_affinity = auto by default */
+	ck_assert(!c->pin_workers); /* cpu_affinity = off by default */
 	ck_assert(!c->has_admin);
 	config_free(c);
 	c = config_load_string("[gateway]\nlisten = :1\nworkers = 3\n"
@@ -688,6 +688,12 @@ START_TEST(test_workers_and_admin)
 			       "t.ini", err, sizeof(err));
 	ck_assert_msg(c != NULL, "%s", err);
 	ck_assert_uint_eq(c->workers, 0);
+	config_free(c);
+	c = config_load_string("[gateway]\nlisten = :1\ncpu_affinity = auto\n"
+			       "[route /e]\nupstream = echo\n",
+			       "t.ini", err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert(c->pin_workers);
 	config_free(c);
 	c = config_load_string("[gateway]\nlisten = :1\ncpu_affinity = off\n"
 			       "[route /e]\nupstream = echo\n",
