@@ -32,12 +32,16 @@ Cells are the median round; goal ratios are the median of per-round ratios.
 Run 1 ("pinned"): each relay pinned to CPU 0 with one worker/thread, load
 generator and upstreams on CPU 1.  Run 2 ("workers2"): relays unpinned with
 two workers (wsgate's `workers` key, only if `wsgate -t` accepts it) or two
-threads (HAProxy nbthread 2).  Every workload is bounded in time; the
+threads (HAProxy nbthread 2), each with its default thread placement.
+Run 3 ("threads-pinned"): the same, but each relay pins its threads one per
+CPU itself (wsgate `cpu_affinity = auto`, HAProxy `cpu-map`); the plain
+workloads only, no holds, no TLS.  Every workload is bounded in time; the
 script exits 1 if any workload reported an error.
 
   bench/run.py --build-dir BUILD [--out docs/PERFORMANCE.md] [--duration 4]
                [--rounds 3]
-               [--runs pinned,workers2] [--skip-hold] [--skip-tls]
+               [--runs pinned,workers2,threads-pinned] [--skip-hold]
+               [--skip-tls]
 """
 
 import argparse
@@ -195,6 +199,7 @@ class Bench:
         self.errors = []
         self.nofile = raise_nofile()
         self.tls = None if args.skip_tls else self.make_certs()
+        self.pin_threads = 0  # > 0: relays pin that many threads, one per CPU
 
     def make_certs(self):
         """A test CA and a server certificate for 127.0.0.1, EC P-256, in
@@ -268,6 +273,8 @@ class Bench:
                  "log_level = warn"]
         if workers:
             lines.append("workers = %d" % workers)
+        if self.pin_threads:
+            lines.append("cpu_affinity = auto")
         lines += ["", "[limits]", "handshake_timeout = 60s", ""]
         if tls:
             lines += ["[tls]", "certificate = %s" % self.tls["cert"],
@@ -291,6 +298,10 @@ class Bench:
         lines = ["global", "    maxconn 9950", "    nbthread %d" % threads]
         if bufsize:
             lines.append("    tune.bufsize %d" % bufsize)
+        if self.pin_threads:
+            # thread i on CPU i, as wsgate's cpu_affinity = auto does
+            lines.append("    cpu-map auto:1/1-%d 0-%d" % (
+                self.pin_threads, self.pin_threads - 1))
         lines += ["defaults", "    mode tcp", "    timeout connect 5s",
                   "    timeout client 120s", "    timeout server 120s",
                   "    maxconn 9950", ""]
@@ -743,7 +754,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3,
                     help="times each workload runs over all targets")
     ap.add_argument("--hold-duration", type=float, default=12.0)
-    ap.add_argument("--runs", default="pinned,workers2")
+    ap.add_argument("--runs", default="pinned,workers2,threads-pinned")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--skip-hold", action="store_true")
     ap.add_argument("--skip-tls", action="store_true",
@@ -797,11 +808,29 @@ def main():
                 res = b.run("workers2", None, None, args.workers)
                 title = ("workers = %d (HAProxy nbthread %d), nothing pinned" % (
                     args.workers, args.workers))
+            elif run == "threads-pinned":
+                if not b.workers_supported():
+                    continue
+                # holds and TLS as in workers2: RSS and handshakes do not
+                # depend on where threads run
+                skip = (b.args.skip_hold, b.tls)
+                b.args.skip_hold, b.tls = True, None
+                b.pin_threads = args.workers
+                try:
+                    res = b.run("threads-pinned", None, None, args.workers)
+                finally:
+                    b.args.skip_hold, b.tls = skip
+                    b.pin_threads = 0
+                title = ("workers = %d, each relay pinning its own threads one "
+                         "per CPU (wsgate `cpu_affinity = auto`, HAProxy "
+                         "`cpu-map auto:1/1-%d 0-%d`); nothing else pinned"
+                         % (args.workers, args.workers, args.workers - 1))
             else:
                 print("bench: unknown run %s" % run, file=sys.stderr)
                 return 2
             tls_res = res.pop("tls", None)
-            tab = table(res, not args.skip_hold) + [""] + cost_table(res)
+            tab = table(res, not args.skip_hold and run != "threads-pinned")
+            tab += [""] + cost_table(res)
             gl = goals(res)
             if tls_res:
                 tab += ["", "wss:// (TLS 1.3, EC P-256 certificate, full "
