@@ -6,9 +6,10 @@
  * accepts) and its own sessions; a session never leaves its worker and the
  * data path takes no lock.  The kernel spreads connections by a hash of
  * their addresses, which leaves one worker with 55 of 100 or more about a
- * third of the time (8 of 16 measured runs); so a worker that accepts a
- * connection while another holds fewer hands it over before the session
- * starts (the least-connections choice HAProxy makes for its threads).
+ * third of the time by the binomial odds (here, 8 of 16 runs, up to 60 of
+ * 100); so a worker that accepts a connection while another holds fewer
+ * hands it over before the session starts (the least-connections choice
+ * HAProxy makes for its threads).
  * The main thread runs a small control loop: signals, the admin endpoint,
  * and reloads.  It talks to a worker only by leaving a command (a config,
  * a handed-over connection, shutdown) under the worker's mutex and
