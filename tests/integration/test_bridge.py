@@ -43,12 +43,13 @@ class LateSink(SinkUpstream):
     """A sink with a small receive buffer that starts reading only after
     DELAY s: the gateway's sends to it stop part way."""
 
+    rcvbuf = 16384
+
     def __init__(self, delay):
         self.delay = delay
         super().__init__(keep_data=False)
 
     def handle(self, c, rec):
-        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         time.sleep(self.delay)
         self.read_to_end(c, rec)
 
