@@ -201,9 +201,7 @@ def t_workers_balanced():
     try:
         for i in range(200):
             conns.append(RawWS(gw().port, "/echo"))
-        m = metrics()
-        per = [value(m, "wsgate_worker_connections", 'worker="%d"' % w)
-               for w in (0, 1)]
+        per = gw().worker_connections(2)
         expect_eq(sum(per), 200.0, "connections over both workers")
         expect(abs(per[0] - per[1]) <= 1, "split between workers: %s" % per)
         # the sessions a worker took over serve like the others
@@ -214,6 +212,17 @@ def t_workers_balanced():
     finally:
         for c in conns:
             c.close()
+
+
+def start_with_cpus(cpus, **kw):
+    """A gateway started while this process may run only on CPUS (the
+    gateway inherits the mask, as from taskset or a cpuset)."""
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        return Gateway(**kw).start()
+    finally:
+        os.sched_setaffinity(0, allowed)
 
 
 def worker_cpus(g):
@@ -256,12 +265,9 @@ def t_cpu_affinity():
         opts = {"workers": workers}
         if affinity:
             opts["cpu_affinity"] = affinity
-        os.sched_setaffinity(0, two)  # the gateway inherits it
-        try:
-            g = Gateway(gateway=opts, routes={"/echo": {"upstream": "echo"}},
-                        name="affinity gateway").start()
-        finally:
-            os.sched_setaffinity(0, allowed)
+        g = start_with_cpus(two, gateway=opts,
+                            routes={"/echo": {"upstream": "echo"}},
+                            name="affinity gateway")
         try:
             c = RawWS(g.port, "/echo")  # every worker is up and serving
             c.send_binary(b"x")
@@ -331,13 +337,9 @@ def t_workers_auto_follows_affinity():
     # mask (taskset, a container's cpuset) one worker, else one per CPU
     allowed = sorted(os.sched_getaffinity(0))
     for cpus in ([allowed[0]], allowed):
-        os.sched_setaffinity(0, cpus)  # the gateway inherits it
-        try:
-            g = Gateway(gateway={"workers": "auto"},
-                        routes={"/echo": {"upstream": "echo"}},
-                        admin=True, name="auto workers gateway").start()
-        finally:
-            os.sched_setaffinity(0, allowed)
+        g = start_with_cpus(cpus, gateway={"workers": "auto"},
+                            routes={"/echo": {"upstream": "echo"}},
+                            admin=True, name="auto workers gateway")
         try:
             st, _, body = g.admin_get("/metrics")
             expect_eq(st, 200, "/metrics status")

@@ -15,7 +15,6 @@ import asyncio
 import hashlib
 import os
 import random
-import re
 import shutil
 import socket
 import subprocess
@@ -171,10 +170,7 @@ def t_wss_workers_balanced():
                     conns.append(await websockets.connect(
                         wss(g.port, "/echo"), ssl=ctx, open_timeout=T(5),
                         close_timeout=T(5)))
-                _, _, body = g.admin_get("/metrics")
-                per = [float(re.search(r'^wsgate_worker_connections'
-                                       r'\{worker="%d"\} (\S+)$' % w, body,
-                                       re.M).group(1)) for w in (0, 1)]
+                per = g.worker_connections(2)
                 expect_eq(sum(per), 40.0, "connections over both workers")
                 expect(abs(per[0] - per[1]) <= 1, "split: %s" % per)
                 for i, ws in enumerate(conns):

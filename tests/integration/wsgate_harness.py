@@ -402,6 +402,19 @@ class Gateway:
             headers[k.strip().lower()] = v.strip()
         return status, headers, body.decode("utf-8")
 
+    def worker_connections(self, n):
+        """wsgate_worker_connections of workers 0..N-1, from /metrics."""
+        st, _, body = self.admin_get("/metrics")
+        expect_eq(st, 200, "/metrics status")
+        per = []
+        for w in range(n):
+            m = re.search(r'^wsgate_worker_connections\{worker="%d"\} (\S+)$'
+                          % w, body, re.M)
+            expect(m is not None, "no wsgate_worker_connections for "
+                   "worker %d" % w)
+            per.append(float(m.group(1)))
+        return per
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
