@@ -106,6 +106,7 @@ enum config_key_type {
 	X(K_WORKERS, SEC_GATEWAY, "workers", KT_WORKERS, NOF, 1, 256)          \
 	X(K_CPU_AFFINITY, SEC_GATEWAY, "cpu_affinity", KT_CPU_AFFINITY, NOF,   \
 	  0, 0)                                                                \
+	X(K_SPLICE, SEC_GATEWAY, "splice", KT_BOOL, CF(splice), 0, 1)          \
 	X(K_ADMIN_LISTEN, SEC_ADMIN, "listen", KT_ADMIN_LISTEN, NOF, 0, 0)     \
 	X(K_TRUSTED_PROXIES, SEC_GATEWAY, "trusted_proxies", KT_CIDR_LIST,     \
 	  NOF, 0, 0)                                                           \
@@ -263,6 +264,7 @@ config_defaults(struct config *c, struct config_route *r)
 	c->has_admin = false; /* the admin listener is off */
 	c->log_level = LOG_INFO;
 	c->access_log = true;
+	c->splice = false; /* measured: docs/PERFORMANCE.md */
 
 	c->limits.handshake_timeout_ms = 10 * 1000;
 	c->limits.max_request_line = 4 * KIB;

@@ -8,7 +8,7 @@
  * File layout (see etc/wsgate.ini for the commented example):
  *
  *   [gateway]   listen (repeatable, or comma-separated), max_connections,
- *               workers, cpu_affinity, log_level, access_log,
+ *               workers, cpu_affinity, splice, log_level, access_log,
  *               trusted_proxies,
  *               real_ip_header, origins, origin_missing
  *   [admin]     listen (one address: /healthz and /metrics)
@@ -228,6 +228,7 @@ struct config {
 	bool pin_workers;             /* cpu_affinity = auto (else off) */
 	enum log_level log_level;
 	bool access_log;
+	bool splice;                  /* splice = on: zero-copy downloads */
 	bool has_admin;               /* [admin] listen is set */
 	struct config_listen admin;   /* /healthz and /metrics, plain HTTP */
 	struct config_limits limits;

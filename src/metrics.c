@@ -394,6 +394,9 @@ metrics_render(struct evbuffer *out, struct metrics *const *workers, size_t n,
 	metrics_scalar(out, "wsgate_tls_handshake_failures_total", "counter",
 		     "Failed TLS handshakes with clients.",
 		     SUM(tls_handshake_failures));
+	metrics_scalar(out, "wsgate_spliced_bytes_total", "counter",
+		     "Upstream bytes moved to clients by splice(2), without a "
+		     "copy through the gateway.", SUM(spliced_bytes));
 	metrics_scalar(out, "wsgate_buffered_bytes", "gauge",
 		     "Bytes queued toward clients and upstreams (sampled "
 		     "every second).", SUM(buffered_bytes));

@@ -55,6 +55,8 @@ struct metrics {
 	uint64_t close_rcvd[METRICS_N_CODES];
 	uint64_t close_logged_1006;   /* sessions ended without a Close */
 	uint64_t tls_handshake_failures;
+	uint64_t spliced_bytes;       /* upstream bytes spliced to clients
+					 (splice = on), no copy */
 	uint64_t buffered_bytes;      /* gauge, refreshed every second */
 };
 

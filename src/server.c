@@ -95,6 +95,7 @@ server_new(struct event_base *base, struct config *cfg, struct gateway *gw)
 
 	if (srv == NULL)
 		return NULL;
+	splice_pipe_init(&srv->pipe);
 	srv->base = base;
 	srv->gw = gw;
 	srv->cfg = config_ref(cfg);
@@ -264,5 +265,6 @@ server_free(struct server *srv)
 		server_free_token_files(srv);
 	config_unref(srv->cfg); /* the per-IP table belongs to the gateway */
 	free(srv->pack_buf);
+	splice_pipe_close(&srv->pipe);
 	free(srv);
 }

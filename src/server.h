@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "metrics.h"
+#include "splice_pipe.h"
 
 struct evdns_base;
 struct gateway;
@@ -52,6 +53,9 @@ struct server {
 	/* session.c's room for packing frames toward a TLS client before
 	   its own SSL_write (SESSION_PACK_MAX bytes; made on first use). */
 	uint8_t *pack_buf;
+	/* session.c's pipe for splicing upstream bytes to plain clients
+	   (opened on first use; empty between uses). */
+	struct splice_pipe pipe;
 };
 
 /* A new server on BASE for CFG (a reference is taken) in gateway GW; NULL

@@ -8,7 +8,10 @@
  * read becomes one message (fragments of at most max_frame bytes) queued as
  * whole frames in to_client; frames move from there into the client's
  * output while it holds less than CLIENT_OUT_CHUNK, so a Pong or a Close
- * can be written between queued frames, ahead of most queued data.
+ * can be written between queued frames, ahead of most queued data.  With
+ * splice = on, a binary route between plain sockets skips the copy while
+ * nothing is queued: session_up_splice moves the read to the client through
+ * the worker's pipe (splice_pipe.h), headers sent in between.
  *
  * Backpressure (libevent sample/le-proxy.c): when the queue toward one side
  * reaches buffer_limit, reading from the other side stops; it resumes from
@@ -69,6 +72,7 @@
 #include "netaddr.h"
 #include "proxy_proto.h"
 #include "server.h"
+#include "splice_pipe.h"
 #include "tls.h"
 #include "upstream.h"
 #include "utf8.h"
@@ -188,6 +192,7 @@ struct session {
 	unsigned up_tls_more : 1;     /* its limit: more records may follow */
 	unsigned ip_counted : 1;      /* ip_limit_acquire admitted it */
 	unsigned close_armed : 1;     /* timer: close/linger timeout */
+	unsigned no_splice : 1;       /* splice refused this upstream */
 	uint8_t client_rd_shift;      /* log2 of the next direct read */
 	uint8_t up_rd_shift;
 };
@@ -215,6 +220,7 @@ static void session_client_drop(struct session *s, bool reset);
 static void session_up_free(struct session *s, bool notify);
 static void session_ping(struct session *s);
 static void session_client_tls_kick(struct session *s);
+static bool session_up_splice(struct session *s);
 static void session_arm_close(struct session *s);
 static void session_up_failed(struct session *s, enum upstream_failure f,
 			      int err);
@@ -1219,9 +1225,15 @@ session_sock_cb(evutil_socket_t fd, short what, void *arg)
 		session_sock_read_run(s, bev, &s->client_rd_shift,
 				      session_client_read_cb,
 				      session_client_event_cb);
-	else if (bev == s->up)
-		session_sock_read_run(s, bev, &s->up_rd_shift,
-				      session_up_read_cb, session_up_event_cb);
+	else if (bev == s->up) {
+		/* The callbacks may free BEV: keep it until they return. */
+		bufferevent_incref(bev);
+		if (!session_up_splice(s))
+			session_sock_read_run(s, bev, &s->up_rd_shift,
+					      session_up_read_cb,
+					      session_up_event_cb);
+		bufferevent_decref(bev);
+	}
 }
 
 /* From now on S reads BEV, a connected plain socket bufferevent, itself
@@ -2159,6 +2171,128 @@ session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		session_up_close(s, reset ? UP_CLOSE_RESET : UP_CLOSE_FLUSH);
 	}
 	session_client_drop(s, false);
+}
+
+/*
+ * Binary routes between plain sockets: move what the upstream sent to the
+ * client with splice(2) (splice_pipe.h) instead of reading it into the
+ * input and writing it out again, the frame headers sent in between
+ * (send with MSG_MORE, so each header leaves with its payload).  perf put
+ * the two copies at most of the relay's CPU in a bulk download.
+ *
+ * Only when nothing is queued either way, so order is kept; what the
+ * client's socket does not take is moved from the pipe to the client's
+ * output as the frames' rest (a copy, as before), where libevent finishes
+ * it and backpressure works as for any read.  EOF and errors go to
+ * session_up_event_cb, as from session_sock_read_run.  Returns false when
+ * S's upstream must be read the ordinary way: text routes (UTF-8 is
+ * validated), TLS on either side, data already queued.
+ */
+static bool
+session_up_splice(struct session *s)
+{
+	struct splice_pipe *p = &s->srv->pipe;
+	size_t max_frame = s->cfg->limits.max_frame, left, max;
+	struct evbuffer *out;
+	ev_ssize_t msr;
+	bool first = true;
+	int cfd, ufd;
+	ssize_t n;
+
+	if (s->no_splice || !s->cfg->splice || s->close_sent ||
+	    s->client == NULL || s->state != SESSION_OPEN ||
+	    s->up_state != UP_OPEN || s->up_tls || s->client_tls ||
+	    s->route->frame_type != FRAME_BINARY)
+		return false;
+	out = bufferevent_get_output(s->client);
+	if (evbuffer_get_length(out) > 0 || session_to_client_len(s) > 0 ||
+	    evbuffer_get_length(bufferevent_get_input(s->up)) > 0 ||
+	    !session_is_plain_socket(s->client) ||
+	    !session_is_plain_socket(s->up))
+		return false;
+	if (splice_pipe_open(p, MAX_SINGLE_READ) < 0) {
+		s->no_splice = 1;
+		return false;
+	}
+	ufd = bufferevent_getfd(s->up);
+	cfd = bufferevent_getfd(s->client);
+	msr = bufferevent_get_max_single_read(s->up);
+	max = msr > 0 ? (size_t)msr : MAX_SINGLE_READ;
+	n = splice_pipe_fill(p, ufd, max);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+		      errno == EINTR))
+		return true;
+	if (n < 0 && (errno == EINVAL || errno == ENOSYS)) {
+		s->no_splice = 1; /* not a spliceable socket */
+		return false;
+	}
+	if (n <= 0) {
+		/* EOF or an error (a reset is reported once: the ordinary read
+		   would then see EOF): as session_sock_read_run reports them. */
+		int err = errno;
+
+		bufferevent_disable(s->up, EV_READ);
+		EVUTIL_SET_SOCKET_ERROR(err);
+		session_up_event_cb(s->up, BEV_EVENT_READING |
+				    (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR),
+				    s);
+		return true;
+	}
+	left = (size_t)n;
+	s->bytes_out += left;
+	s->msgs_out++;
+	metrics_add(&s->rm->bytes_out, left);
+	metrics_add(&s->rm->msgs_out, 1);
+	s->last_data = session_now(s);
+	while (left > 0) {
+		size_t len = left < max_frame ? left : max_frame, moved = 0;
+		uint8_t hdr[WS_MAX_HEADER];
+		size_t hlen = ws_frame_header(hdr, len == left,
+					      first ? WS_OP_BINARY : WS_OP_CONT,
+					      len, NULL);
+		ssize_t w = send(cfd, hdr, hlen, MSG_NOSIGNAL | MSG_MORE);
+
+		if (w == (ssize_t)hlen) {
+			ssize_t m = splice_pipe_send(p, cfd, len, len < left);
+			moved = m > 0 ? (size_t)m : 0;
+		}
+		metrics_add(&s->srv->metrics.spliced_bytes, moved);
+		left -= len;
+		first = false;
+		if (moved == len)
+			continue;
+		/* The socket is full (or failed: libevent's write reports
+		   it): this frame's rest and every later frame go to the
+		   output. */
+		if (w < (ssize_t)hlen)
+			evbuffer_add(out, hdr + (w > 0 ? w : 0),
+				     hlen - (size_t)(w > 0 ? w : 0));
+		if (splice_pipe_drain(p, out, len - moved) < 0)
+			goto broken;
+		while (left > 0) {
+			len = left < max_frame ? left : max_frame;
+			hlen = ws_frame_header(hdr, len == left, WS_OP_CONT,
+					       len, NULL);
+			left -= len;
+			if (evbuffer_add(out, hdr, hlen) < 0 ||
+			    splice_pipe_drain(p, out, len) < 0)
+				goto broken;
+		}
+	}
+	if (session_client_queued(s) >= s->cfg->limits.buffer_limit &&
+	    !s->up_paused) {
+		s->up_paused = 1;
+		bufferevent_disable(s->up, EV_READ);
+	}
+	return true;
+broken:
+	/* Bytes of this frame are lost: the stream toward the client cannot
+	   go on.  A fresh pipe for the next session. */
+	log_warn("%s: out of memory queueing toward the client", s->peer);
+	splice_pipe_close(p);
+	session_set_reason(s, "gateway", "out of memory");
+	session_client_drop(s, true);
+	return true;
 }
 
 /* Upstream readable: each read becomes one message to the client. */

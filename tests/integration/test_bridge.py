@@ -37,6 +37,10 @@ TEXT = ("añ€𝄞 " * 3000).encode()
 TEXT_PIECES = [TEXT[i:i + 7] for i in range(0, 700, 7)] + [TEXT[700:]]
 
 UP = {}
+# [gateway] keys and the admin endpoint of the gateway under test
+# (test_splice.py runs these tests again with splice = on).
+GATEWAY = {}
+ADMIN = False
 
 
 class LateSink(SinkUpstream):
@@ -70,6 +74,7 @@ def _start_gw():
     at_cleanup(lambda: shutil.rmtree(UP["dir"], ignore_errors=True))
     UP["unix"] = UnixEchoUpstream(os.path.join(UP["dir"], "echo.sock"))
     return Gateway(
+        gateway=dict(GATEWAY), admin=ADMIN,
         limits={"max_frame": "16k", "close_timeout": "1s"},
         routes={
             "/echo": {"upstream": UP["echo"].addr},

@@ -660,6 +660,36 @@ START_TEST(test_unknown_key)
 }
 END_TEST
 
+/* splice: a boolean, off by default. */
+START_TEST(test_splice_key)
+{
+	struct config *c;
+
+	c = config_load_string("[gateway]\nlisten = :1\n[route /e]\n"
+			       "upstream = echo\n", "t.ini", err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert(!c->splice);
+	config_free(c);
+	c = config_load_string("[gateway]\nlisten = :1\nsplice = on\n"
+			       "[route /e]\nupstream = echo\n",
+			       "t.ini", err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert(c->splice);
+	config_free(c);
+	c = config_load_string("[gateway]\nlisten = :1\nsplice = no\n"
+			       "[route /e]\nupstream = echo\n",
+			       "t.ini", err, sizeof(err));
+	ck_assert_msg(c != NULL, "%s", err);
+	ck_assert(!c->splice);
+	config_free(c);
+	expect_error("[gateway]\nlisten = :1\nsplice = auto\n",
+		     "t.ini:3: splice: expected on/off, yes/no, true/false "
+		     "or 1/0, got \"auto\"");
+	expect_error("[gateway]\nlisten = :1\n[limits]\nsplice = on\n",
+		     "t.ini:4: splice: unknown key in [limits]");
+}
+END_TEST
+
 /* workers: auto or 1-256; cpu_affinity: auto or off; [admin] listen: one
    numeric address. */
 START_TEST(test_workers_and_admin)
@@ -1992,6 +2022,7 @@ config_suite(void)
 	tcase_add_test(tc, test_unknown_key);
 	tcase_add_test(tc, test_key_outside_section);
 	tcase_add_test(tc, test_workers_and_admin);
+	tcase_add_test(tc, test_splice_key);
 	tcase_add_test(tc, test_refcount);
 	tcase_add_test(tc, test_duplicate_key);
 	tcase_add_test(tc, test_same_key_in_two_routes);
