@@ -35,13 +35,16 @@ two workers (wsgate's `workers` key, only if `wsgate -t` accepts it) or two
 threads (HAProxy nbthread 2), each with its default thread placement.
 Run 3 ("threads-pinned"): the same, but each relay pins its threads one per
 CPU itself (wsgate `cpu_affinity = auto`, HAProxy `cpu-map`); the plain
-workloads only, no holds, no TLS.  Every workload is bounded in time; the
+workloads only, no holds, no TLS.  In the pinned run, the downloads also
+run with splice(2) (wsgate `splice = on`, HAProxy `option
+splice-response`) beside the same relays copying, with wsload's own CPU per
+MB (the client's cost of receiving what was spliced).  Every workload is bounded in time; the
 script exits 1 if any workload reported an error.
 
   bench/run.py --build-dir BUILD [--out docs/PERFORMANCE.md] [--duration 4]
                [--rounds 3]
                [--runs pinned,workers2,threads-pinned] [--skip-hold]
-               [--skip-tls]
+               [--skip-tls] [--skip-splice]
 """
 
 import argparse
@@ -83,6 +86,11 @@ TLS_WORKLOADS = [
     ("TLS download 64 KiB, 1 conn", "download", 1, 65536, "source"),
 ]
 TLS_TARGETS = ["wsgate", "haproxy", "haproxy-64k"]
+
+# splice = on (wsgate) and option splice-response (HAProxy) against the
+# same relays copying, downloads only (the direction splice serves)
+SPLICE_WORKLOADS = [w for w in WORKLOADS if w[1] == "download"]
+SPLICE_TARGETS = ["wsgate", "wsgate-splice", "haproxy", "haproxy-splice"]
 
 
 class BenchError(Exception):
@@ -264,9 +272,10 @@ class Bench:
                            capture_output=True, timeout=30)
         return r.returncode == 0
 
-    def start_wsgate(self, cpu, workers, tls=False):
+    def start_wsgate(self, cpu, workers, tls=False, splice=False):
         port = free_port()
-        conf = os.path.join(self.dir, "wsgate%s.ini" % ("-tls" if tls else ""))
+        conf = os.path.join(self.dir, "wsgate%s%s.ini" % (
+            "-tls" if tls else "", "-splice" if splice else ""))
         lines = ["[gateway]", "listen = 127.0.0.1:%d%s" % (
                      port, " tls" if tls else ""),
                  "max_connections = 19000", "access_log = off",
@@ -275,6 +284,8 @@ class Bench:
             lines.append("workers = %d" % workers)
         if self.pin_threads:
             lines.append("cpu_affinity = auto")
+        if splice:
+            lines.append("splice = on")
         lines += ["", "[limits]", "handshake_timeout = 60s", ""]
         if tls:
             lines += ["[tls]", "certificate = %s" % self.tls["cert"],
@@ -291,11 +302,16 @@ class Bench:
                 for k in self.up}
         return p, urls
 
-    def start_haproxy(self, cpu, threads, bufsize, tls=False):
+    def start_haproxy(self, cpu, threads, bufsize, tls=False, splice=False):
         ports = {k: free_port() for k in self.up}
-        conf = os.path.join(self.dir, "haproxy-%s%s.cfg" % (
-            bufsize or "default", "-tls" if tls else ""))
-        lines = ["global", "    maxconn 9950", "    nbthread %d" % threads]
+        conf = os.path.join(self.dir, "haproxy-%s%s%s.cfg" % (
+            bufsize or "default", "-tls" if tls else "",
+            "-splice" if splice else ""))
+        # with splicing HAProxy also reserves fds for pipes (maxconn / 4):
+        # 9950 connections would pass the hard fd limit here (20,000)
+        maxconn = 1000 if splice else 9950
+        lines = ["global", "    maxconn %d" % maxconn,
+                 "    nbthread %d" % threads]
         if bufsize:
             lines.append("    tune.bufsize %d" % bufsize)
         if self.pin_threads:
@@ -304,7 +320,11 @@ class Bench:
                 self.pin_threads, self.pin_threads - 1))
         lines += ["defaults", "    mode tcp", "    timeout connect 5s",
                   "    timeout client 120s", "    timeout server 120s",
-                  "    maxconn 9950", ""]
+                  "    maxconn %d" % maxconn]
+        if splice:
+            # server -> client with splice(2), as wsgate's splice = on
+            lines.append("    option splice-response")
+        lines.append("")
         for k, port in ports.items():
             bind = "    bind 127.0.0.1:%d" % port
             if tls:
@@ -375,9 +395,11 @@ class Bench:
     def workload(self, target, url_of, name, mode, conns, size, kind, cpu,
                  pid=None, tls=False):
         cpu0 = cpu_seconds(pid) if pid else None
+        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         res, err = self.wsload_run(url_of[kind], mode, conns, size, cpu,
                                    self.args.duration,
                                    extra=self.tls_args(mode) if tls else ())
+        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu1 = cpu_seconds(pid) if pid else None
         if res is None or err or res.get("errors") != "0":
             self.errors.append("%s / %s: %s" % (target, name,
@@ -394,6 +416,11 @@ class Bench:
             elif int(res["bytes"]):
                 res["cpu_cost"] = (cpu1 - cpu0) * 1e9 / int(res["bytes"])
                 cost = "  relay CPU %.3f ms/MB" % res["cpu_cost"]  # ns/B
+        if mode in ("upload", "download") and int(res["bytes"]):
+            # wsload's own CPU (it has exited and been waited for)
+            load = (ru1.ru_utime + ru1.ru_stime -
+                    ru0.ru_utime - ru0.ru_stime)
+            res["load_cost"] = load * 1e9 / int(res["bytes"])
         if mode == "echo":
             log("  %-12s %-26s %10.0f msg/s  p99 %s us%s" % (
                 target, name, float(res["rate"]), res["p99_us"], cost))
@@ -450,15 +477,17 @@ class Bench:
         if target == "direct":
             return [], None, {k: "tcp://127.0.0.1:%d" % p
                               for k, p in self.up.items()}
-        if target == "wsgate":
+        if target.startswith("wsgate"):
             # pinned: workers = 1 said explicitly (issue 4: one worker on
             # the one CPU)
-            p, urls = self.start_wsgate(relay_cpu, workers, tls=tls)
+            p, urls = self.start_wsgate(relay_cpu, workers, tls=tls,
+                                        splice=target == "wsgate-splice")
             return [p], p.pid, urls
         if target.startswith("haproxy"):
             p, urls = self.start_haproxy(
                 relay_cpu, 1 if label == "pinned" else workers,
-                65536 if target == "haproxy-64k" else None, tls=tls)
+                65536 if target == "haproxy-64k" else None, tls=tls,
+                splice=target == "haproxy-splice")
             return [p], p.pid, urls
         # a process per connection (forks): no one pid to measure
         procs, urls = self.start_websockify(relay_cpu)
@@ -530,9 +559,24 @@ class Bench:
             if self.tls:
                 results["tls"] = self.run_tls(label, relay_cpu, load_cpu,
                                               workers)
+            if label == "pinned" and not self.args.skip_splice:
+                results["splice"] = self.run_splice(label, relay_cpu,
+                                                    load_cpu, workers)
         finally:
             self.procs.stop_all()
         return results
+
+    def run_splice(self, label, relay_cpu, load_cpu, workers):
+        """Downloads with and without splice(2), wsgate and HAProxy, the
+        upstreams of the current run."""
+        started = {t: self.start_target(t, label, relay_cpu, workers)
+                   for t in SPLICE_TARGETS}
+        try:
+            return self.rounds(started, SPLICE_WORKLOADS, load_cpu)
+        finally:
+            for t in started:
+                for p in started[t][0]:
+                    self.procs.stop(p)
 
     def run_tls(self, label, relay_cpu, load_cpu, workers):
         """The wss:// workloads: wsgate on a tls listener, HAProxy
@@ -647,6 +691,40 @@ def tls_goals(results):
     return lines
 
 
+def splice_table(results):
+    """Downloads with and without splice: MB/s, relay and wsload CPU per
+    MB, and the splicing relay against its copying self."""
+    ts = [t for t in SPLICE_TARGETS if t in results]
+    out = ["| download | " + " | ".join(ts) + " |",
+           "|---" * (len(ts) + 1) + "|"]
+    for w in SPLICE_WORKLOADS:
+        row = []
+        for t in ts:
+            r = results[t].get(w[0])
+            if not r:
+                row.append("error")
+                continue
+            row.append("%s; relay CPU %.3f, wsload CPU %.3f ms/MB" % (
+                fmt_cell(r, w[0]), r.get("cpu_cost", 0),
+                r.get("load_cost", 0)))
+        out.append("| %s | %s |" % (w[0], " | ".join(row)))
+    out.append("")
+    for w in SPLICE_WORKLOADS:
+        for a, b in (("wsgate-splice", "wsgate"),
+                     ("haproxy-splice", "haproxy"),
+                     ("wsgate-splice", "haproxy-splice")):
+            v = ratio(results, a, b, w[0], "bps")
+            ra, rb = results.get(a, {}).get(w[0]), results.get(b, {}).get(w[0])
+            if v is None or not ra or not rb:
+                continue
+            out.append("- %s: %s / %s: %.2fx MB/s%s; relay CPU per MB "
+                       "%.2fx, wsload CPU per MB %.2fx" % (
+                           w[0], a, b, v, ratio_span(results, a, b, w[0], "bps"),
+                           ra.get("cpu_cost", 0) / max(rb.get("cpu_cost", 0), 1e-9),
+                           ra.get("load_cost", 0) / max(rb.get("load_cost", 0), 1e-9)))
+    return out
+
+
 def cost_table(results):
     """Relay CPU time per message (echo) or per MB (bulk)."""
     ts = [t for t in TARGETS if t not in ("direct", "websockify")]
@@ -759,6 +837,8 @@ def main():
     ap.add_argument("--skip-hold", action="store_true")
     ap.add_argument("--skip-tls", action="store_true",
                     help="leave out the wss:// / TLS workloads")
+    ap.add_argument("--skip-splice", action="store_true",
+                    help="leave out the splice(2) download comparison")
     ap.add_argument("--targets", default=",".join(TARGETS),
                     help="a subset of " + ",".join(TARGETS))
     ap.add_argument("--wsgate", default=None,
@@ -829,6 +909,7 @@ def main():
                 print("bench: unknown run %s" % run, file=sys.stderr)
                 return 2
             tls_res = res.pop("tls", None)
+            splice_res = res.pop("splice", None)
             tab = table(res, not args.skip_hold and run != "threads-pinned")
             tab += [""] + cost_table(res)
             gl = goals(res)
@@ -837,6 +918,12 @@ def main():
                         "handshakes without resumption):", ""]
                 tab += tls_table(tls_res, not args.skip_hold)
                 gl += tls_goals(tls_res)
+            if splice_res:
+                tab += ["", "Downloads with splice(2) (wsgate `splice = on`, "
+                        "HAProxy `option splice-response`) and without, "
+                        "relays started together; wsload's CPU is the "
+                        "client's receiving cost:", ""]
+                tab += splice_table(splice_res)
             log("\n".join([""] + tab + [""] + gl + [""]))
             report += ["## " + title, ""] + tab + ["", "Goals (ratios from "
                                                    "this run):", ""] + gl + [""]
