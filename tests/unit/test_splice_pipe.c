@@ -97,6 +97,17 @@ put_fill(struct splice_pipe *p, int w, int r, size_t off, size_t n)
 	}
 }
 
+/* Close both TCP pairs and the pipe. */
+static void
+close_all(int in[2], int out[2], struct splice_pipe *p)
+{
+	close(in[0]);
+	close(in[1]);
+	close(out[0]);
+	close(out[1]);
+	splice_pipe_close(p);
+}
+
 START_TEST(test_open_close)
 {
 	struct splice_pipe p;
@@ -150,11 +161,7 @@ START_TEST(test_relay_in_order)
 	/* EOF reads as 0. */
 	shutdown(in[0], SHUT_WR);
 	ck_assert_int_eq(splice_pipe_fill(&p, in[1], 4096), 0);
-	close(in[0]);
-	close(in[1]);
-	close(out[0]);
-	close(out[1]);
-	splice_pipe_close(&p);
+	close_all(in, out, &p);
 }
 END_TEST
 
@@ -203,11 +210,7 @@ START_TEST(test_full_receiver_then_drain)
 	/* The pipe is empty: draining one more byte fails. */
 	ck_assert_int_eq(splice_pipe_drain(&p, rest, 1), -1);
 	evbuffer_free(rest);
-	close(in[0]);
-	close(in[1]);
-	close(out[0]);
-	close(out[1]);
-	splice_pipe_close(&p);
+	close_all(in, out, &p);
 }
 END_TEST
 
