@@ -1173,16 +1173,29 @@ session_sock_read(struct bufferevent *bev, uint8_t *shift)
 		       : SOCK_READ_ERROR;
 }
 
+/* A read of BEV (S's client or upstream) met EOF (or an error, in errno):
+   tell EVENT_CB as libevent's own read would (reading disabled, then the
+   event with errno intact). */
+static void
+session_sock_ended(struct session *s, struct bufferevent *bev, bool eof,
+		   bufferevent_event_cb event_cb)
+{
+	int err = errno;
+
+	bufferevent_disable(bev, EV_READ);
+	EVUTIL_SET_SOCKET_ERROR(err);
+	event_cb(bev, BEV_EVENT_READING |
+		 (eof ? BEV_EVENT_EOF : BEV_EVENT_ERROR), s);
+}
+
 /* Read BEV (S's client or upstream); hand what came to READ_CB, or an EOF
-   or error to EVENT_CB as libevent's own read would (reading disabled, then
-   the event with errno intact). */
+   or error to EVENT_CB (session_sock_ended). */
 static void
 session_sock_read_run(struct session *s, struct bufferevent *bev,
 		      uint8_t *shift, bufferevent_data_cb read_cb,
 		      bufferevent_event_cb event_cb)
 {
 	enum sock_read r;
-	int err;
 
 	/* The callbacks may free BEV: keep it until they return. */
 	bufferevent_incref(bev);
@@ -1195,12 +1208,7 @@ session_sock_read_run(struct session *s, struct bufferevent *bev,
 		break;
 	case SOCK_READ_EOF:
 	case SOCK_READ_ERROR:
-		err = errno;
-		bufferevent_disable(bev, EV_READ);
-		EVUTIL_SET_SOCKET_ERROR(err);
-		event_cb(bev, BEV_EVENT_READING |
-			 (r == SOCK_READ_EOF ? BEV_EVENT_EOF : BEV_EVENT_ERROR),
-			 s);
+		session_sock_ended(s, bev, r == SOCK_READ_EOF, event_cb);
 		break;
 	}
 	bufferevent_decref(bev);
@@ -2173,6 +2181,28 @@ session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 	session_client_drop(s, false);
 }
 
+/* N bytes from the upstream, one message, go toward the client. */
+static void
+session_up_count(struct session *s, size_t n)
+{
+	s->bytes_out += n;
+	s->msgs_out++;
+	metrics_add(&s->rm->bytes_out, n);
+	metrics_add(&s->rm->msgs_out, 1);
+	s->last_data = session_now(s);
+}
+
+/* Stop reading the upstream while the queue toward the client is full. */
+static void
+session_up_pause_if_full(struct session *s)
+{
+	if (s->up != NULL && !s->up_paused &&
+	    session_client_queued(s) >= s->cfg->limits.buffer_limit) {
+		s->up_paused = 1;
+		bufferevent_disable(s->up, EV_READ);
+	}
+}
+
 /*
  * Binary routes between plain sockets: move what the upstream sent to the
  * client with splice(2) (splice_pipe.h) instead of reading it into the
@@ -2227,23 +2257,13 @@ session_up_splice(struct session *s)
 		return false;
 	}
 	if (n <= 0) {
-		/* EOF or an error (a reset is reported once: the ordinary read
-		   would then see EOF): as session_sock_read_run reports them. */
-		int err = errno;
-
-		bufferevent_disable(s->up, EV_READ);
-		EVUTIL_SET_SOCKET_ERROR(err);
-		session_up_event_cb(s->up, BEV_EVENT_READING |
-				    (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR),
-				    s);
+		/* Reported here: a reset is reported once, and the ordinary
+		   read would then see EOF. */
+		session_sock_ended(s, s->up, n == 0, session_up_event_cb);
 		return true;
 	}
 	left = (size_t)n;
-	s->bytes_out += left;
-	s->msgs_out++;
-	metrics_add(&s->rm->bytes_out, left);
-	metrics_add(&s->rm->msgs_out, 1);
-	s->last_data = session_now(s);
+	session_up_count(s, left);
 	while (left > 0) {
 		size_t len = left < max_frame ? left : max_frame, moved = 0;
 		uint8_t hdr[WS_MAX_HEADER];
@@ -2279,11 +2299,7 @@ session_up_splice(struct session *s)
 				goto broken;
 		}
 	}
-	if (session_client_queued(s) >= s->cfg->limits.buffer_limit &&
-	    !s->up_paused) {
-		s->up_paused = 1;
-		bufferevent_disable(s->up, EV_READ);
-	}
+	session_up_pause_if_full(s);
 	return true;
 broken:
 	/* Bytes of this frame are lost: the stream toward the client cannot
@@ -2348,11 +2364,7 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 	}
 	if (send == 0)
 		return;
-	s->bytes_out += send;
-	s->msgs_out++;
-	metrics_add(&s->rm->bytes_out, send);
-	metrics_add(&s->rm->msgs_out, 1);
-	s->last_data = session_now(s);
+	session_up_count(s, send);
 	if (s->client_tls &&
 	    session_client_frames_packed(s, text ? WS_OP_TEXT : WS_OP_BINARY,
 					 in, send, max_frame))
@@ -2378,11 +2390,7 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 		first = false;
 	}
 	session_client_flush(s);
-	if (session_client_queued(s) >= s->cfg->limits.buffer_limit &&
-	    !s->up_paused) {
-		s->up_paused = 1;
-		bufferevent_disable(bev, EV_READ);
-	}
+	session_up_pause_if_full(s);
 }
 
 /* Upstream output drained to its low watermark. */
