@@ -2225,7 +2225,7 @@ session_up_splice(struct session *s)
 	size_t max_frame = s->cfg->limits.max_frame, left, max;
 	struct evbuffer *out;
 	ev_ssize_t msr;
-	bool first = true;
+	bool first = true, queue = false;
 	int cfd, ufd;
 	ssize_t n;
 
@@ -2264,40 +2264,37 @@ session_up_splice(struct session *s)
 	}
 	left = (size_t)n;
 	session_up_count(s, left);
+	/* Each frame: header sent, payload spliced; from the first the socket
+	   does not take whole (full, or failed: libevent's write reports
+	   it), the rest of that frame and every later frame go to the
+	   output. */
 	while (left > 0) {
-		size_t len = left < max_frame ? left : max_frame, moved = 0;
+		size_t len = left < max_frame ? left : max_frame;
+		size_t hsent = 0, moved = 0;
 		uint8_t hdr[WS_MAX_HEADER];
 		size_t hlen = ws_frame_header(hdr, len == left,
 					      first ? WS_OP_BINARY : WS_OP_CONT,
 					      len, NULL);
-		ssize_t w = send(cfd, hdr, hlen, MSG_NOSIGNAL | MSG_MORE);
 
-		if (w == (ssize_t)hlen) {
-			ssize_t m = splice_pipe_send(p, cfd, len, len < left);
-			moved = m > 0 ? (size_t)m : 0;
+		if (!queue) {
+			ssize_t w = send(cfd, hdr, hlen, MSG_NOSIGNAL | MSG_MORE);
+
+			hsent = w > 0 ? (size_t)w : 0;
+			if (hsent == hlen) {
+				ssize_t m = splice_pipe_send(p, cfd, len,
+							     len < left);
+				moved = m > 0 ? (size_t)m : 0;
+			}
+			metrics_add(&s->srv->metrics.spliced_bytes, moved);
 		}
-		metrics_add(&s->srv->metrics.spliced_bytes, moved);
 		left -= len;
 		first = false;
 		if (moved == len)
 			continue;
-		/* The socket is full (or failed: libevent's write reports
-		   it): this frame's rest and every later frame go to the
-		   output. */
-		if (w < (ssize_t)hlen)
-			evbuffer_add(out, hdr + (w > 0 ? w : 0),
-				     hlen - (size_t)(w > 0 ? w : 0));
-		if (splice_pipe_drain(p, out, len - moved) < 0)
+		queue = true;
+		if (evbuffer_add(out, hdr + hsent, hlen - hsent) < 0 ||
+		    splice_pipe_drain(p, out, len - moved) < 0)
 			goto broken;
-		while (left > 0) {
-			len = left < max_frame ? left : max_frame;
-			hlen = ws_frame_header(hdr, len == left, WS_OP_CONT,
-					       len, NULL);
-			left -= len;
-			if (evbuffer_add(out, hdr, hlen) < 0 ||
-			    splice_pipe_drain(p, out, len) < 0)
-				goto broken;
-		}
 	}
 	session_up_pause_if_full(s);
 	return true;
