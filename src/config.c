@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -107,6 +108,8 @@ enum config_key_type {
 	X(K_CPU_AFFINITY, SEC_GATEWAY, "cpu_affinity", KT_CPU_AFFINITY, NOF,   \
 	  0, 0)                                                                \
 	X(K_SPLICE, SEC_GATEWAY, "splice", KT_BOOL, CF(splice), 0, 1)          \
+	X(K_RESOLV_CONF, SEC_GATEWAY, "resolv_conf", KT_FILE,                  \
+	  CF(resolv_conf), 0, 0)                                               \
 	X(K_ADMIN_LISTEN, SEC_ADMIN, "listen", KT_ADMIN_LISTEN, NOF, 0, 0)     \
 	X(K_TRUSTED_PROXIES, SEC_GATEWAY, "trusted_proxies", KT_CIDR_LIST,     \
 	  NOF, 0, 0)                                                           \
@@ -2063,6 +2066,31 @@ config_check_pair(struct config_loader *ld, const struct config_value *cert,
 		config_error(ld, key->line, key_key, "needs %s too", cert_key);
 }
 
+/* resolv_conf: a regular file we can read, as evdns will at the start. */
+static void
+config_check_resolv_conf(struct config_loader *ld)
+{
+	const struct config_value *v = &ld->c->resolv_conf;
+	struct stat st;
+	char q[80];
+	FILE *f;
+
+	if (v->value == NULL)
+		return;
+	f = fopen(v->value, "r");
+	if (f == NULL) {
+		config_error(ld, v->line, "resolv_conf", "cannot read %s: %s",
+			     config_quote(v->value, q, sizeof(q)),
+			     strerror(errno));
+		return;
+	}
+	if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode))
+		config_error(ld, v->line, "resolv_conf",
+			     "%s is not a regular file",
+			     config_quote(v->value, q, sizeof(q)));
+	fclose(f);
+}
+
 /* [tls], [tls NAME] and tls listeners. */
 static void
 config_check_tls(struct config_loader *ld)
@@ -2212,6 +2240,8 @@ config_check(struct config_loader *ld)
 	}
 	if (!ld->failed)
 		config_check_tls(ld);
+	if (!ld->failed)
+		config_check_resolv_conf(ld);
 	if (ld->failed)
 		return;
 	if (lim->max_request_line > lim->max_header_bytes) {
@@ -2424,6 +2454,7 @@ config_free(struct config *c)
 	free(c->tls.ciphers.value);
 	free(c->tls.ciphersuites.value);
 	free(c->tls.client_ca.value);
+	free(c->resolv_conf.value);
 	config_origins_free(&c->origins);
 	free(c->trusted_proxies);
 	free(c->file);

@@ -8,7 +8,8 @@
  * File layout (see etc/wsgate.ini for the commented example):
  *
  *   [gateway]   listen (repeatable, or comma-separated), max_connections,
- *               workers, cpu_affinity, splice, log_level, access_log,
+ *               workers, cpu_affinity, splice, resolv_conf, log_level,
+ *               access_log,
  *               trusted_proxies,
  *               real_ip_header, origins, origin_missing
  *   [admin]     listen (one address: /healthz and /metrics)
@@ -229,6 +230,7 @@ struct config {
 	enum log_level log_level;
 	bool access_log;
 	bool splice;                  /* splice = on: zero-copy downloads */
+	struct config_value resolv_conf; /* NULL: /etc/resolv.conf */
 	bool has_admin;               /* [admin] listen is set */
 	struct config_listen admin;   /* /healthz and /metrics, plain HTTP */
 	struct config_limits limits;

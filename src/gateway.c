@@ -425,6 +425,12 @@ gateway_reload(struct gateway *gw)
 		     cfg->admin.addr_len) != 0)))
 		log_warn("reload: [admin] listen changed; it takes effect only "
 			 "after a restart");
+	if ((cfg->resolv_conf.value == NULL) !=
+		    (gw->cfg->resolv_conf.value == NULL) ||
+	    (cfg->resolv_conf.value != NULL &&
+	     strcmp(cfg->resolv_conf.value, gw->cfg->resolv_conf.value) != 0))
+		log_warn("reload: resolv_conf changed; it takes effect only "
+			 "after a restart");
 	/* Certificates and keys are read again; a bad file refuses the whole
 	   reload, so config and contexts never disagree. */
 	if (tls_reload(gw->tls, cfg) < 0) {

@@ -87,6 +87,40 @@ server_sample_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* A new server; see server.h. */
+/*
+ * The worker's resolver: resolv_conf (default /etc/resolv.conf) and
+ * /etc/hosts.  Without the default file names are still tried against
+ * nothing and fail as DNS errors; a resolv_conf the operator named must
+ * be read (config_check made sure it can be).
+ */
+static int
+server_dns_new(struct server *srv)
+{
+	const char *file = srv->cfg->resolv_conf.value;
+	int r;
+
+	srv->dns = evdns_base_new(srv->base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	if (srv->dns == NULL) {
+		log_error("cannot create the DNS resolver");
+		return -1;
+	}
+	r = evdns_base_resolv_conf_parse(srv->dns, DNS_OPTIONS_ALL,
+					 file != NULL ? file
+						      : "/etc/resolv.conf");
+	/* 6: no nameserver line; evdns then asks 127.0.0.1 (as libc does) */
+	if (r == 0 || r == 6)
+		return 0;
+	if (file != NULL) {
+		log_error("resolv_conf %s: cannot be read (evdns error %d)",
+			  file, r);
+		return -1;
+	}
+	log_warn("no usable /etc/resolv.conf: upstream host names cannot be "
+		 "resolved");
+	evdns_base_load_hosts(srv->dns, NULL);
+	return 0;
+}
+
 struct server *
 server_new(struct event_base *base, struct config *cfg, struct gateway *gw)
 {
@@ -110,16 +144,9 @@ server_new(struct event_base *base, struct config *cfg, struct gateway *gw)
 		server_free(srv);
 		return NULL;
 	}
-	/* Reads /etc/resolv.conf and /etc/hosts; without them names are
-	   still tried against nothing and fail as DNS errors. */
-	srv->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-						EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (srv->dns == NULL) {
-		log_warn("no usable /etc/resolv.conf: upstream host names "
-			 "cannot be resolved");
-		srv->dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-		if (srv->dns != NULL)
-			evdns_base_load_hosts(srv->dns, NULL);
+	if (server_dns_new(srv) < 0) {
+		server_free(srv);
+		return NULL;
 	}
 	return srv;
 }
@@ -259,8 +286,13 @@ server_free(struct server *srv)
 	if (srv->sample_timer != NULL)
 		event_free(srv->sample_timer);
 	metrics_free(&srv->metrics);
-	if (srv->dns != NULL)
+	if (srv->dns != NULL) {
 		evdns_base_free(srv->dns, 1);
+		/* evdns reports cancelled and failed lookups from the loop
+		   (upstream.c): one more pass, so their callbacks run and
+		   free what they own before the base goes. */
+		event_base_loop(srv->base, EVLOOP_NONBLOCK);
+	}
 	if (srv->cfg != NULL)
 		server_free_token_files(srv);
 	config_unref(srv->cfg); /* the per-IP table belongs to the gateway */

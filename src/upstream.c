@@ -29,10 +29,20 @@
 #include "log.h"
 #include "netaddr.h"
 
+/*
+ * Ownership: the caller owns a conn until upstream_conn_free.  A pending
+ * name lookup is the exception: evdns runs a cancelled request's callback
+ * later, from the loop (evdns_getaddrinfo_cancel only schedules it), and
+ * always exactly once.  So upstream_conn_free with a lookup pending only
+ * cancels it and marks the conn orphaned; the lookup's callback, which
+ * still holds the conn, frees it whenever it runs, whatever its result.
+ * Nothing the caller gave (BEV, FAILED, ARG, the target's strings) is
+ * touched after upstream_conn_free returns.
+ */
 struct upstream_conn {
 	struct event_base *base;
-	struct bufferevent *bev;       /* not owned */
-	struct evdns_getaddrinfo_request *req;
+	struct bufferevent *bev;       /* not owned; NULL once orphaned */
+	struct evdns_getaddrinfo_request *req; /* lookup not yet answered */
 	struct event *fail_ev;         /* reports an early failure */
 	upstream_failed_cb failed;
 	void *arg;
@@ -40,6 +50,7 @@ struct upstream_conn {
 	int err;
 	const struct netaddr_rule *allow;
 	size_t n_allow;
+	bool orphaned;                 /* freed by the lookup's callback */
 };
 
 static const char *const upstream_texts[] = {
@@ -166,9 +177,12 @@ upstream_resolved_cb(int result, struct evutil_addrinfo *res, void *arg)
 	struct upstream_conn *c = arg;
 
 	c->req = NULL;
-	if (result == EVUTIL_EAI_CANCEL) {
+	if (c->orphaned) {
+		/* upstream_conn_free ran while we were pending: whatever
+		   the answer, nobody waits for it. */
 		if (res != NULL)
 			evutil_freeaddrinfo(res);
+		free(c);
 		return;
 	}
 	if (result != 0 || res == NULL) {
@@ -280,12 +294,20 @@ upstream_conn_free(struct upstream_conn *c)
 {
 	if (c == NULL)
 		return;
-	if (c->req != NULL) {
-		/* Runs the callback with EVUTIL_EAI_CANCEL, synchronously. */
-		evdns_getaddrinfo_cancel(c->req);
-		c->req = NULL;
-	}
 	if (c->fail_ev != NULL)
 		event_free(c->fail_ev);
+	c->fail_ev = NULL;
+	if (c->req != NULL) {
+		/* The callback still runs, later, from the loop (see struct
+		   upstream_conn): it frees C then. */
+		c->orphaned = true;
+		c->bev = NULL;
+		c->failed = NULL;
+		c->arg = NULL;
+		c->allow = NULL;
+		c->n_allow = 0;
+		evdns_getaddrinfo_cancel(c->req);
+		return;
+	}
 	free(c);
 }
