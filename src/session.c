@@ -179,6 +179,7 @@ struct session {
 	unsigned close_rcvd : 1;
 	unsigned fail_fast : 1;       /* don't wait for the client's Close */
 	unsigned client_paused : 1;   /* reading the client stopped */
+	unsigned pong_paused : 1;     /* ...until the queue toward it drains */
 	unsigned up_paused : 1;       /* reading the upstream stopped */
 	unsigned ping_outstanding : 1;
 	unsigned rx_since_ping : 1;   /* client bytes arrived since the ping */
@@ -1313,6 +1314,8 @@ session_can_forward(const struct session *s)
 
 	if (s->close_sent)
 		return true; /* payload is discarded (RFC 6455 1.4) */
+	if (s->pong_paused)
+		return false; /* our Pongs wait for the client to read */
 	if (s->is_echo)
 		return session_client_queued(s) < limit;
 	if (s->up == NULL ||
@@ -1337,6 +1340,11 @@ session_control(struct session *s, const struct ws_event *ev)
 		if (ev->len > 0)
 			memcpy(frame + hlen, ev->data, ev->len);
 		session_client_write_now(s, frame, hlen + ev->len);
+		/* Pongs count toward the queue toward the client: a client
+		   that pings and never reads stops being read once it is full,
+		   until it drains below half (session_client_write_cb). */
+		if (session_client_queued(s) >= s->cfg->limits.buffer_limit)
+			s->pong_paused = 1;
 		break;
 	case WS_OP_PONG:
 		break; /* any traffic counts: last_rx is already updated */
@@ -2046,6 +2054,12 @@ session_client_write_cb(struct bufferevent *bev, void *arg)
 	size_t limit = s->cfg->limits.buffer_limit;
 
 	session_client_flush(s);
+	if (s->pong_paused && session_client_queued(s) < limit / 2) {
+		s->pong_paused = 0;
+		session_resume_client(s); /* may close: S stays, its client may go */
+		if (s->client == NULL)
+			return;
+	}
 	if (session_client_queued(s) > 0) {
 		if (s->up_paused && session_client_queued(s) < limit / 2 &&
 		    s->up != NULL && s->up_state == UP_OPEN &&
