@@ -140,6 +140,8 @@ enum config_key_type {
 	  CF(limits.pong_timeout_ms), 1, DMAX)                                 \
 	X(K_CLOSE_TIMEOUT, SEC_LIMITS, "close_timeout", KT_DURATION,           \
 	  CF(limits.close_timeout_ms), 1, DMAX)                                \
+	X(K_STALL_TIMEOUT, SEC_LIMITS, "stall_timeout", KT_DURATION,           \
+	  CF(limits.stall_timeout_ms), 0, DMAX)                                \
 	X(K_DRAIN_TIMEOUT, SEC_LIMITS, "drain_timeout", KT_DURATION,           \
 	  CF(limits.drain_timeout_ms), 0, DMAX)                                \
 	X(K_MAX_CONN_PER_IP, SEC_LIMITS, "max_connections_per_ip", KT_COUNT,   \
@@ -280,6 +282,9 @@ config_defaults(struct config *c, struct config_route *r)
 	c->limits.ping_interval_ms = 30 * 1000;
 	c->limits.pong_timeout_ms = 20 * 1000;
 	c->limits.close_timeout_ms = 5 * 1000;
+	/* nginx's proxy_send_timeout and send_timeout: a browser that reads
+	   nothing for a minute, or an upstream that takes nothing, is gone */
+	c->limits.stall_timeout_ms = 60 * 1000;
 	c->limits.drain_timeout_ms = 10 * 1000;
 	c->limits.max_connections_per_ip = 0; /* off */
 	c->limits.new_connections_rate = 0;   /* off */

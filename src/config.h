@@ -16,6 +16,7 @@
  *   [limits]    handshake_timeout, max_request_line, max_header_bytes,
  *               max_headers, buffer_limit, max_message, max_frame,
  *               idle_timeout, ping_interval, pong_timeout, close_timeout,
+ *               stall_timeout,
  *               drain_timeout, max_connections_per_ip,
  *               new_connections_per_ip, new_connections_burst
  *   [tls]       certificate, key, min_version, ciphers, ciphersuites,
@@ -211,6 +212,7 @@ struct config_limits {
 	uint64_t ping_interval_ms;   /* 0 = off */
 	uint64_t pong_timeout_ms;
 	uint64_t close_timeout_ms;
+	uint64_t stall_timeout_ms;   /* queued data not taken: 0 = off */
 	uint64_t drain_timeout_ms;
 	unsigned max_connections_per_ip;   /* 0 = off */
 	unsigned new_connections_rate;     /* per new_connections_per_ms; 0 = off */

@@ -196,6 +196,9 @@ metrics_route_sum(struct metrics *const *workers, size_t n, const char *path,
 			out->connect_sum_us += metrics_get(&rm->connect_sum_us);
 			for (size_t i = 0; i < UPSTREAM_FAILURE_COUNT; i++)
 				out->failures[i] += metrics_get(&rm->failures[i]);
+			out->stalls_client += metrics_get(&rm->stalls_client);
+			out->stalls_upstream +=
+				metrics_get(&rm->stalls_upstream);
 		}
 	}
 }
@@ -322,6 +325,16 @@ metrics_render(struct evbuffer *out, struct metrics *const *workers, size_t n,
 					     paths[i], extra,
 					     sums[i].failures[f]);
 		}
+	metrics_head(out, "wsgate_stalls_total", "counter",
+		     "Sessions ended by stall_timeout, by route and the side "
+		     "that took no bytes.");
+	for (size_t i = 0; i < np; i++) {
+		metrics_route_sample(out, "wsgate_stalls_total", paths[i],
+				     ",side=\"client\"", sums[i].stalls_client);
+		metrics_route_sample(out, "wsgate_stalls_total", paths[i],
+				     ",side=\"upstream\"",
+				     sums[i].stalls_upstream);
+	}
 	metrics_head(out, "wsgate_upstream_connect_seconds", "histogram",
 		     "Time to connect to the upstream, by route.");
 	for (size_t i = 0; i < np; i++) {

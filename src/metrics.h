@@ -43,6 +43,8 @@ struct route_metrics {
 	uint64_t connect_count;
 	uint64_t connect_sum_us;
 	uint64_t failures[UPSTREAM_FAILURE_COUNT];
+	uint64_t stalls_client;     /* stall_timeout: the client took nothing */
+	uint64_t stalls_upstream;   /* ... the upstream took nothing */
 };
 
 /* Counters of one worker. */

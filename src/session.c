@@ -149,6 +149,7 @@ struct session {
 	struct event *timer;
 	struct event *connect_timer;  /* only while connecting */
 	struct event *idle_timer;     /* only with an idle_timeout */
+	struct event *watch;          /* while the client is not read */
 
 	/* microseconds since the epoch: started and connect_start from
 	   gettimeofday, the rest from the loop's cached clock */
@@ -180,6 +181,7 @@ struct session {
 	unsigned fail_fast : 1;       /* don't wait for the client's Close */
 	unsigned client_paused : 1;   /* reading the client stopped */
 	unsigned pong_paused : 1;     /* ...until the queue toward it drains */
+	unsigned client_fin : 1;      /* its FIN seen while it was not read */
 	unsigned up_paused : 1;       /* reading the upstream stopped */
 	unsigned ping_outstanding : 1;
 	unsigned rx_since_ping : 1;   /* client bytes arrived since the ping */
@@ -419,6 +421,8 @@ session_free(struct session *s)
 		event_free(s->connect_timer);
 	if (s->idle_timer != NULL)
 		event_free(s->idle_timer);
+	if (s->watch != NULL)
+		event_free(s->watch);
 	free(s->target);
 	free(s->addrs);
 	free(s->reason);
@@ -468,6 +472,7 @@ session_maybe_done(struct session *s)
 	s->state = SESSION_DONE;
 	session_timer_stop(s->connect_timer);
 	session_timer_stop(s->idle_timer);
+	session_timer_stop(s->watch);
 	/* The timer has nothing left to time: it becomes the free event. */
 	evtimer_del(s->timer);
 	event_assign(s->timer, s->srv->base, -1, 0, session_free_cb, s);
@@ -554,6 +559,14 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		session_client_drop(s, false);
 		break;
 	case SESSION_OPEN:
+		if (s->client_fin && !s->close_rcvd) {
+			/* It left while we could not read it (session_watch_cb)
+			   and what it sent could not all go on in time. */
+			log_debug("%s: client vanished while not read", s->peer);
+			session_set_reason(s, "client", "client vanished");
+			if (!s->close_sent)
+				s->code_logged = WS_CLOSE_ABNORMAL;
+		}
 		/* Our Close went out (or is stuck) and no answer came. */
 		log_debug("%s: close timeout", s->peer);
 		session_set_reason(s, "gateway", "close timeout");
@@ -1283,6 +1296,51 @@ session_client_tls_kick(struct session *s)
 		event_active(&s->client->ev_read, EV_READ, 1);
 }
 
+/*
+ * While the client is not read, its FIN or RST waits unseen behind the
+ * bytes we do not read.  So the socket's TCP state is looked at every
+ * SESSION_WATCH_MS: a reset ends the session as a reset seen by a read
+ * would; a FIN gives what it sent close_timeout to go on to the upstream
+ * (it may be a slow reader, not a dead one), then the session ends.
+ * TCP_INFO rather than EV_CLOSED: libevent's epoll backend reports an RST
+ * (EPOLLERR) as EV_READ|EV_WRITE only, which an EV_CLOSED event never
+ * sees, and epoll would report it again on every pass.
+ */
+#define SESSION_WATCH_MS 1000
+
+static void
+session_watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	(void)fd;
+	(void)what;
+	if (s->client == NULL || !s->client_paused || s->state != SESSION_OPEN)
+		return;
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(bufferevent_getfd(s->client), IPPROTO_TCP, TCP_INFO, &ti,
+		       &len) < 0)
+		ti.tcpi_state = TCP_ESTABLISHED;
+	if (ti.tcpi_state == TCP_CLOSE) {
+		/* Reset: whatever it sent is lost to it anyway. */
+		EVUTIL_SET_SOCKET_ERROR(ECONNRESET);
+		session_client_event_cb(s->client,
+					BEV_EVENT_READING | BEV_EVENT_ERROR, s);
+		return;
+	}
+	if (ti.tcpi_state == TCP_CLOSE_WAIT && !s->client_fin) {
+		s->client_fin = 1;
+		log_debug("%s: client sent FIN while not read", s->peer);
+		if (!s->close_armed)
+			session_arm_close(s);
+		return; /* the close timer ends it now */
+	}
+	if (!s->client_fin)
+		session_arm(s->watch, SESSION_WATCH_MS);
+}
+
 /* Stop reading the client until the queue toward the upstream drains. */
 static void
 session_pause_client(struct session *s)
@@ -1290,6 +1348,11 @@ session_pause_client(struct session *s)
 	if (!s->client_paused && s->client != NULL) {
 		s->client_paused = 1;
 		bufferevent_disable(s->client, EV_READ);
+		if (s->watch == NULL)
+			s->watch = evtimer_new(s->srv->base, session_watch_cb,
+					       s);
+		if (s->watch != NULL && !s->client_fin)
+			session_arm(s->watch, SESSION_WATCH_MS);
 	}
 }
 
@@ -1300,6 +1363,7 @@ session_resume_client(struct session *s)
 	if (s->client_paused && s->client != NULL &&
 	    s->state == SESSION_OPEN) {
 		s->client_paused = 0;
+		session_timer_stop(s->watch);
 		bufferevent_enable(s->client, EV_READ);
 		session_frames(s);
 		session_client_tls_kick(s);
@@ -1584,6 +1648,61 @@ session_pick_protocol(const struct session *s)
 	return NULL;
 }
 
+/* stall_timeout on BEV: libevent's write timeout fires when data waits in
+   its output and the socket takes none of it for that long (each write
+   that moves a byte starts it again). */
+static void
+session_set_stall_timeout(struct session *s, struct bufferevent *bev)
+{
+	struct timeval tv = session_tv(s->cfg->limits.stall_timeout_ms);
+
+	if (s->cfg->limits.stall_timeout_ms > 0)
+		bufferevent_set_timeouts(bev, NULL, &tv);
+}
+
+/* The client took no byte of what is queued toward it for stall_timeout:
+   drop the queue, Close 1011 behind what is already in its output (it has
+   close_timeout to take it), close the upstream. */
+static void
+session_client_stalled(struct session *s)
+{
+	log_info("%s: client stalled: %zu bytes queued toward it, none taken "
+		 "for %" PRIu64 " ms", s->peer, session_client_queued(s),
+		 s->cfg->limits.stall_timeout_ms);
+	session_set_reason(s, "gateway", "client stalled");
+	if (s->state != SESSION_OPEN || s->close_sent) {
+		/* Not even our Close (or HTTP answer) went: give up now. */
+		session_up_close(s, UP_CLOSE_NOW);
+		session_client_drop(s, false);
+		return;
+	}
+	metrics_add(&s->rm->stalls_client, 1);
+	if (s->to_client != NULL) /* whole frames only: nothing is cut */
+		evbuffer_drain(s->to_client, evbuffer_get_length(s->to_client));
+	s->fail_fast = 1;
+	session_up_close(s, UP_CLOSE_NOW);
+	session_send_close(s, WS_CLOSE_INTERNAL_ERROR, "client stalled");
+	/* The timeout switched writing off; the Close may still go. */
+	if (s->client != NULL)
+		bufferevent_enable(s->client, EV_WRITE);
+}
+
+/* The upstream took no byte of what is queued toward it for
+   stall_timeout: reset it, Close 1011 to the client. */
+static void
+session_up_stalled(struct session *s)
+{
+	log_info("%s: upstream %s stalled: %zu bytes queued toward it, none "
+		 "taken for %" PRIu64 " ms", s->peer,
+		 s->target != NULL ? s->target : s->route->upstream,
+		 evbuffer_get_length(bufferevent_get_output(s->up)),
+		 s->cfg->limits.stall_timeout_ms);
+	metrics_add(&s->rm->stalls_upstream, 1);
+	session_set_reason(s, "gateway", "upstream stalled");
+	session_up_close(s, UP_CLOSE_RESET);
+	session_send_close(s, WS_CLOSE_INTERNAL_ERROR, "upstream stalled");
+}
+
 /* The upstream could not be reached: Close with the route's code. */
 static void
 session_up_failed(struct session *s, enum upstream_failure f, int err)
@@ -1861,6 +1980,7 @@ session_handshake_done(struct session *s)
 	s->http = NULL;
 	s->http_status = 101;
 	s->state = SESSION_OPEN;
+	session_set_stall_timeout(s, s->client);
 	metrics_add(&s->rm->total, 1);
 	metrics_add(&s->rm->open, 1); /* session_free takes it back */
 	evtimer_del(s->timer);
@@ -2151,6 +2271,10 @@ session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		session_client_tls_done(s, bev);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		session_client_stalled(s);
 		return;
 	}
 	if (s->client_tls) {
@@ -2528,6 +2652,7 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 				 TCP_NODELAY, &one, sizeof(one));
 		bufferevent_setwatermark(bev, EV_WRITE, lim->buffer_limit / 2,
 					 0);
+		session_set_stall_timeout(s, bev);
 		if (!s->up_tls)
 			session_sock_take(bev);
 		if (!s->close_sent)
@@ -2557,6 +2682,10 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (s->up_state == UP_FLUSHING) {
 		session_up_close(s, UP_CLOSE_RESET);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		session_up_stalled(s);
 		return;
 	}
 	/* Everything already read goes to the client first. */

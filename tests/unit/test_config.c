@@ -231,7 +231,9 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(c->limits.ping_interval_ms, 30000);
 	ck_assert_uint_eq(c->limits.pong_timeout_ms, 20000);
 	ck_assert_uint_eq(c->limits.close_timeout_ms, 5000);
+	ck_assert_uint_eq(c->limits.stall_timeout_ms, 60000);
 	ck_assert_uint_eq(c->limits.drain_timeout_ms, 10000);
+	ck_assert_ptr_null(c->resolv_conf.value);
 	r = config_find_route(c, "/echo", 5);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_str_eq(r->path, "/echo");
@@ -272,6 +274,7 @@ START_TEST(test_every_key_set)
 				"pong_timeout = 250ms\n"
 				"close_timeout = 1h\n"
 				"drain_timeout = 0\n"
+				"stall_timeout = 90s\n"
 				"[route /x]\n"
 				"upstream = my_svc.example.com:443\n"
 				"subprotocols = binary, base64\n"
@@ -301,6 +304,7 @@ START_TEST(test_every_key_set)
 	ck_assert_uint_eq(c->limits.pong_timeout_ms, 250);
 	ck_assert_uint_eq(c->limits.close_timeout_ms, 3600000);
 	ck_assert_uint_eq(c->limits.drain_timeout_ms, 0);
+	ck_assert_uint_eq(c->limits.stall_timeout_ms, 90000);
 	r = config_find_route(c, "/x", 2);
 	ck_assert_ptr_nonnull(r);
 	ck_assert_int_eq(r->kind, UPSTREAM_TCP);
@@ -318,7 +322,7 @@ START_TEST(test_every_key_set)
 	ck_assert_uint_eq(r->code_timeout, 4000);
 	ck_assert_uint_eq(r->code_dns, 3000);
 	ck_assert_uint_eq(r->code_reset, 1000);
-	ck_assert_int_eq(r->line, 19);
+	ck_assert_int_eq(r->line, 20);
 	config_free(c);
 }
 END_TEST
