@@ -290,6 +290,10 @@ def t_reload_with_live_session():
     g.write_config()
     g.signal(signal.SIGHUP)
     expect(g.wait_log(r"reloaded .*: 2 route", T(5)), "no reload line in log")
+    # no [tls], no tls:// route: nothing TLS was read, so nothing is said
+    # (logged before the line above, so it would be there by now)
+    expect("TLS certificates and keys reloaded" not in g.log_text(),
+           "TLS reload logged without TLS")
     # new connections: /echo is gone, /echo2 is there
     s = socket.create_connection((HOST, g.port), timeout=T(5))
     s.sendall(http_request("/echo"))
@@ -407,7 +411,8 @@ TESTS = [
     ("cpu_affinity: auto pins a worker per CPU when they match; off (the "
      "default) and fewer workers pin nothing",
      t_cpu_affinity),
-    ("SIGHUP reload: new routes for new connections, live session continues",
+    ("SIGHUP reload: new routes for new connections, live session continues, "
+     "no TLS reload line without TLS",
      t_reload_with_live_session),
     ("SIGHUP with a bad file: refused with file:line:key, old config kept",
      t_bad_reload_keeps_config),
