@@ -3,7 +3,12 @@
  *
  * One request per connection (Connection: close), parsed with the same
  * upgrade-request parser as the gateway (a plain GET is one of its results),
- * bounded in size and time like any client.
+ * bounded in size and time like any client.  Idle connections must not lock
+ * out the orchestrator's probes: a connection has ADMIN_REQUEST_TIMEOUT_S
+ * from its accept to a whole request, however it trickles bytes (like
+ * nginx's client_header_timeout, HAProxy's timeout http-request), and at
+ * the ADMIN_MAX_CONNS cap a new connection closes the oldest one that has
+ * not sent a whole request yet instead of being refused.
  */
 #include "admin.h"
 
@@ -13,13 +18,15 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/listener.h>
 
 #include "config.h"
 #include "http_upgrade.h"
 #include "log.h"
 
-#define ADMIN_TIMEOUT_S 5
+#define ADMIN_REQUEST_TIMEOUT_S 5 /* accept to a whole request */
+#define ADMIN_WRITE_TIMEOUT_S 5   /* no progress sending the response */
 #define ADMIN_MAX_CONNS 64
 
 struct admin_conn {
@@ -27,6 +34,7 @@ struct admin_conn {
 	struct admin_conn *prev, *next;
 	struct bufferevent *bev;
 	struct http_upgrade *http;
+	struct event *deadline; /* ADMIN_REQUEST_TIMEOUT_S after the accept */
 	bool responded;
 };
 
@@ -36,7 +44,7 @@ struct admin {
 	admin_metrics_fn metrics;
 	void *arg;
 	bool draining;
-	struct admin_conn *conns;
+	struct admin_conn *conns; /* newest first */
 	unsigned n_conns;
 };
 
@@ -53,9 +61,20 @@ admin_conn_free(struct admin_conn *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	a->n_conns--;
+	if (c->deadline != NULL)
+		event_free(c->deadline);
 	bufferevent_free(c->bev);
 	http_upgrade_free(c->http);
 	free(c);
+}
+
+/* A response is queued: stop reading and the request deadline. */
+static void
+admin_conn_responded(struct admin_conn *c)
+{
+	c->responded = true;
+	event_del(c->deadline);
+	bufferevent_disable(c->bev, EV_READ);
 }
 
 /* The answer when even a response body cannot be allocated. */
@@ -67,8 +86,7 @@ admin_respond_oom(struct admin_conn *c)
 				   "\r\n\r\n";
 
 	bufferevent_write(c->bev, resp, sizeof(resp) - 1);
-	c->responded = true;
-	bufferevent_disable(c->bev, EV_READ);
+	admin_conn_responded(c);
 }
 
 /* Queue a whole response: STATUS, CTYPE and BODY (moved from BODY). */
@@ -85,8 +103,7 @@ admin_respond(struct admin_conn *c, int status, const char *ctype,
 			    status, http_status_reason(status), ctype,
 			    evbuffer_get_length(body));
 	evbuffer_add_buffer(out, body);
-	c->responded = true;
-	bufferevent_disable(c->bev, EV_READ);
+	admin_conn_responded(c);
 }
 
 /* Answer a complete request. */
@@ -184,6 +201,34 @@ admin_event_cb(struct bufferevent *bev, short what, void *arg)
 	admin_conn_free(arg);
 }
 
+/* No whole request within ADMIN_REQUEST_TIMEOUT_S of the accept. */
+static void
+admin_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	admin_conn_free(arg);
+}
+
+/* At the cap: close the oldest connection still without a whole request;
+   false if every one is already sending its response. */
+static bool
+admin_evict_oldest_idle(struct admin *a)
+{
+	struct admin_conn *c, *victim = NULL;
+
+	for (c = a->conns; c != NULL; c = c->next)
+		if (!c->responded)
+			victim = c;
+	if (victim == NULL)
+		return false;
+	log_debug("admin: %u connections, closing the oldest one that has "
+		  "sent no whole request",
+		  a->n_conns);
+	admin_conn_free(victim);
+	return true;
+}
+
 /* A new admin connection. */
 static void
 admin_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
@@ -193,12 +238,14 @@ admin_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 	struct http_limits lim = {.max_request_line = 1024,
 				  .max_header_bytes = 8192,
 				  .max_headers = 64};
-	struct timeval tv = {ADMIN_TIMEOUT_S, 0};
+	struct timeval req_tv = {ADMIN_REQUEST_TIMEOUT_S, 0};
+	struct timeval write_tv = {ADMIN_WRITE_TIMEOUT_S, 0};
+	struct event_base *base = evconnlistener_get_base(evl);
 	struct admin_conn *c;
 
 	(void)addr;
 	(void)len;
-	if (a->n_conns >= ADMIN_MAX_CONNS) {
+	if (a->n_conns >= ADMIN_MAX_CONNS && !admin_evict_oldest_idle(a)) {
 		evutil_closesocket(fd);
 		return;
 	}
@@ -208,15 +255,17 @@ admin_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 		return;
 	}
 	c->admin = a;
-	c->bev = bufferevent_socket_new(evconnlistener_get_base(evl), fd,
-					BEV_OPT_CLOSE_ON_FREE);
+	c->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->http = http_upgrade_new(&lim);
-	if (c->bev == NULL || c->http == NULL) {
+	c->deadline = evtimer_new(base, admin_deadline_cb, c);
+	if (c->bev == NULL || c->http == NULL || c->deadline == NULL) {
 		if (c->bev != NULL)
 			bufferevent_free(c->bev);
 		else
 			evutil_closesocket(fd);
 		http_upgrade_free(c->http);
+		if (c->deadline != NULL)
+			event_free(c->deadline);
 		free(c);
 		return;
 	}
@@ -227,7 +276,9 @@ admin_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 	a->n_conns++;
 	bufferevent_setcb(c->bev, admin_read_cb, admin_write_cb,
 			  admin_event_cb, c);
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	/* The deadline, not a read timeout: each read would restart that. */
+	evtimer_add(c->deadline, &req_tv);
+	bufferevent_set_timeouts(c->bev, NULL, &write_tv);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 

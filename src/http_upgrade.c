@@ -26,8 +26,9 @@
  *  2. at the end of the request line: HTTP version (400 if not HTTP/d.d, 505
  *     unless 1.1 or a higher 1.x), then the method (405 unless GET);
  *  3. after the blank line ending the head (RFC 6455 4.2.1): Host exactly
- *     once, at most one Sec-WebSocket-Key, then Upgrade: without the token
- *     "websocket" the request is a plain GET and only the body check follows;
+ *     once and not empty, at most one Sec-WebSocket-Key, then Upgrade:
+ *     without the token "websocket" the request is a plain GET and only the
+ *     body check follows;
  *     with it: Connection contains "upgrade", Sec-WebSocket-Version is exactly
  *     one field "13", Sec-WebSocket-Key present and 16 bytes of base64, and
  *     finally no body (Content-Length other than 0, or Transfer-Encoding).
@@ -429,6 +430,13 @@ static enum http_upgrade_error http_finish_head(struct http_upgrade *p)
 	case 1: break;
 	default: return HTTP_ERR_DUP_HOST;
 	}
+	/* RFC 9112 3.2: an empty Host is only for a target without an
+	 * authority, and an origin-form target always has one (RFC 9110
+	 * 4.2.1: an http URI never has an empty host); RFC 6455 4.1: the
+	 * value contains the host.  OWS is already trimmed, so a value of
+	 * only spaces or tabs is empty here too. */
+	if (p->fields[p->host_i].value.len == 0)
+		return HTTP_ERR_EMPTY_HOST;
 	if (http_count(p, "sec-websocket-key", &p->key_i) > 1)
 		return HTTP_ERR_DUP_KEY;
 	http_count(p, "origin", &p->origin_i);

@@ -25,6 +25,7 @@
 	X(HTTP_ERR_BARE_CR, 400, "bare CR is not allowed")                     \
 	X(HTTP_ERR_NO_HOST, 400, "missing Host header")                        \
 	X(HTTP_ERR_DUP_HOST, 400, "duplicate Host header")                     \
+	X(HTTP_ERR_EMPTY_HOST, 400, "empty Host header")                       \
 	X(HTTP_ERR_NO_KEY, 400, "missing Sec-WebSocket-Key")                   \
 	X(HTTP_ERR_BAD_KEY, 400, "Sec-WebSocket-Key must be 16 bytes base64")  \
 	X(HTTP_ERR_DUP_KEY, 400, "duplicate Sec-WebSocket-Key")                \

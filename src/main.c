@@ -18,6 +18,7 @@
 #include "healthcheck.h"
 #include "log.h"
 #include "tls.h"
+#include "token_file.h"
 
 #define DEFAULT_CONFIG "/etc/wsgate/wsgate.ini"
 #define HEALTHCHECK_TIMEOUT_MS 3000
@@ -35,8 +36,8 @@ usage(FILE *f)
 		"unix-socket services listed in an INI file.\n"
 		"\n"
 		"  -c, --config FILE   configuration file (default " DEFAULT_CONFIG ")\n"
-		"  -t, --test          check the configuration, certificates and keys\n"
-		"                      and exit (0 when valid)\n"
+		"  -t, --test          check the configuration and load every file it\n"
+		"                      names, as a start would, and exit (0 when valid)\n"
 		"      --healthcheck URL\n"
 		"                      GET URL (http://HOST:PORT/PATH, e.g. the admin\n"
 		"                      endpoint's /healthz) and exit 0 on a 200 answer,\n"
@@ -126,7 +127,23 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (check_only) {
+		struct token_file **auth, **targets;
+		int bad;
+
 		if (tls_check(cfg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "wsgate: %s\n", err);
+			config_unref(cfg);
+			return 1;
+		}
+		/* Load the token files as a start does (server_new), with the
+		   same code, so that -t and a start accept the same files;
+		   its warnings (lines skipped) show, its info lines do not. */
+		log_init(cfg->log_level > LOG_WARN ? LOG_WARN : cfg->log_level);
+		bad = token_file_load_routes(cfg, &auth, &targets, err,
+					     sizeof(err));
+		token_file_free_routes(auth, cfg->n_routes);
+		token_file_free_routes(targets, cfg->n_routes);
+		if (bad < 0) {
 			fprintf(stderr, "wsgate: %s\n", err);
 			config_unref(cfg);
 			return 1;

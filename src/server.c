@@ -20,35 +20,13 @@
 static int
 server_load_token_files(struct server *srv)
 {
-	const struct config *cfg = srv->cfg;
+	char err[1024];
 
-	srv->auth_files = calloc(cfg->n_routes + 1, sizeof(*srv->auth_files));
-	srv->target_files = calloc(cfg->n_routes + 1,
-				   sizeof(*srv->target_files));
-	if (srv->auth_files == NULL || srv->target_files == NULL)
+	/* the same loading as wsgate -t, so both accept the same files */
+	if (token_file_load_routes(srv->cfg, &srv->auth_files,
+				   &srv->target_files, err, sizeof(err)) < 0) {
+		log_error("%s", err);
 		return -1;
-	for (size_t i = 0; i < cfg->n_routes; i++) {
-		const struct config_route *r = &cfg->routes[i];
-		if (r->auth_tokens != NULL) {
-			srv->auth_files[i] =
-				token_file_new(r->auth_tokens, TOKEN_FILE_AUTH);
-			if (srv->auth_files[i] == NULL ||
-			    token_file_refresh(srv->auth_files[i]) < 0) {
-				log_error("route %s: cannot load auth_tokens %s",
-					  r->path, r->auth_tokens);
-				return -1;
-			}
-		}
-		if (r->kind == UPSTREAM_TOKENFILE) {
-			srv->target_files[i] = token_file_new(
-				r->token_file, TOKEN_FILE_TARGETS);
-			if (srv->target_files[i] == NULL ||
-			    token_file_refresh(srv->target_files[i]) < 0) {
-				log_error("route %s: cannot load %s", r->path,
-					  r->upstream);
-				return -1;
-			}
-		}
 	}
 	return 0;
 }

@@ -514,6 +514,17 @@ tls_ctxs_clear(struct tls_ctxs *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* Number of contexts in C: the server's and one per tls:// route. */
+static size_t
+tls_ctxs_count(const struct tls_ctxs *c)
+{
+	size_t n = c->server != NULL;
+
+	for (size_t i = 0; i < c->n_routes; i++)
+		n += c->routes[i] != NULL;
+	return n;
+}
+
 /* Build every context CFG names into OUT; 0 or -1 (E says why). */
 static int
 tls_build(struct tls_err *e, const struct config *cfg, struct tls_ctxs *out)
@@ -584,6 +595,7 @@ tls_reload(struct tls_state *t, const struct config *cfg)
 	struct tls_err e = {.file = cfg->file, .buf = err, .len = sizeof(err)};
 	struct tls_ctxs fresh, old;
 	struct config *old_cfg;
+	size_t built;
 
 	if (tls_build(&e, cfg, &fresh) < 0) {
 		log_error("TLS reload failed, keeping the current certificates "
@@ -591,6 +603,7 @@ tls_reload(struct tls_state *t, const struct config *cfg)
 			  err);
 		return -1;
 	}
+	built = tls_ctxs_count(&fresh);
 	pthread_mutex_lock(&t->lock);
 	old = t->cur;
 	old_cfg = t->cfg;
@@ -599,7 +612,10 @@ tls_reload(struct tls_state *t, const struct config *cfg)
 	pthread_mutex_unlock(&t->lock);
 	tls_ctxs_clear(&old);
 	config_unref(old_cfg);
-	log_info("TLS certificates and keys reloaded");
+	/* Without [tls] and tls:// routes nothing was read: say nothing. */
+	if (built > 0)
+		log_info("TLS certificates and keys reloaded (%zu context%s)",
+			 built, built == 1 ? "" : "s");
 	return 0;
 }
 

@@ -34,7 +34,8 @@ struct tls_state *tls_new(const struct config *cfg, char *err, size_t errlen);
 /*
  * Rebuild every context from CFG (the certificate and key files are read
  * again) and swap them in for new connections; on failure keep the current
- * ones and log why.  0 or -1.
+ * ones and log why.  Log the reload only when CFG has something TLS
+ * ([tls] or a tls:// route).  0 or -1.
  */
 int tls_reload(struct tls_state *t, const struct config *cfg);
 

@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 
 #include "access.h"
+#include "config.h"
 #include "log.h"
 
 #define TOKEN_FILE_MAX (8 * 1024 * 1024)
@@ -272,14 +273,29 @@ token_file_clear(struct token_file *tf)
 	tf->n = 0;
 }
 
+/* The text for errno E of a failed load. */
+static const char *
+token_file_strerror(int e)
+{
+	/* EINVAL comes only from the S_ISREG check in token_file_read. */
+	return e == EINVAL ? "not a regular file" : strerror(e);
+}
+
 /* Read the whole file; 0 or -1 (errno set). */
 static int
 token_file_read(struct token_file *tf, const struct stat *st)
 {
-	int fd = open(tf->path, O_RDONLY | O_CLOEXEC);
 	char *buf;
 	size_t got = 0;
+	int fd;
 
+	/* A directory reads as EISDIR, or as empty where st_size is 0; a
+	   FIFO would block the loop: only regular files are token files. */
+	if (!S_ISREG(st->st_mode)) {
+		errno = S_ISDIR(st->st_mode) ? EISDIR : EINVAL;
+		return -1;
+	}
+	fd = open(tf->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
 	if (st->st_size > TOKEN_FILE_MAX) {
@@ -314,19 +330,25 @@ token_file_read(struct token_file *tf, const struct stat *st)
 	return 0;
 }
 
-/* Re-read if changed; see token_file.h. */
-int
-token_file_refresh(struct token_file *tf)
+/*
+ * stat(2) TF and re-read it if it changed.  0 or -1 with errno set; *NEWS
+ * is true when this is a change to report (a load, or a failure that is
+ * not the same stat failure as last time).
+ */
+static int
+token_file_update(struct token_file *tf, bool *news)
 {
 	struct stat st;
+	int e;
 
+	*news = false;
 	if (stat(tf->path, &st) < 0) {
-		if (tf->stat_ok || !tf->failed)
-			log_warn("%s: %s: no tokens accepted until it is back",
-				 tf->path, strerror(errno));
+		e = errno;
+		*news = tf->stat_ok || !tf->failed;
 		tf->stat_ok = false;
 		tf->failed = true;
 		token_file_clear(tf);
+		errno = e;
 		return -1;
 	}
 	if (tf->stat_ok && st.st_dev == tf->dev && st.st_ino == tf->ino &&
@@ -334,23 +356,126 @@ token_file_refresh(struct token_file *tf)
 	    st.st_mtim.tv_sec == tf->mtime.tv_sec &&
 	    st.st_mtim.tv_nsec == tf->mtime.tv_nsec)
 		return tf->failed ? -1 : 0;
+	*news = true;
 	tf->stat_ok = true;
 	tf->dev = st.st_dev;
 	tf->ino = st.st_ino;
 	tf->size = st.st_size;
 	tf->mtime = st.st_mtim;
 	if (token_file_read(tf, &st) < 0) {
-		log_warn("%s: cannot read: %s: no tokens accepted until it "
-			 "changes",
-			 tf->path, strerror(errno));
+		e = errno;
 		tf->failed = true;
 		token_file_clear(tf);
+		errno = e;
 		return -1;
 	}
 	tf->failed = false;
+	return 0;
+}
+
+/* Log that TF was loaded. */
+static void
+token_file_log_loaded(const struct token_file *tf)
+{
 	log_info("%s: loaded %zu %s", tf->path, tf->n,
 		 tf->kind == TOKEN_FILE_AUTH ? "token(s)" : "target(s)");
+}
+
+/* Re-read if changed; see token_file.h. */
+int
+token_file_refresh(struct token_file *tf)
+{
+	bool news;
+
+	if (token_file_update(tf, &news) < 0) {
+		if (news && !tf->stat_ok)
+			log_warn("%s: %s: no tokens accepted until it is back",
+				 tf->path, token_file_strerror(errno));
+		else if (news)
+			log_warn("%s: cannot read: %s: no tokens accepted "
+				 "until it changes",
+				 tf->path, token_file_strerror(errno));
+		return -1;
+	}
+	if (news)
+		token_file_log_loaded(tf);
 	return 0;
+}
+
+/* Open and read one file a route names; NULL with ERR set. */
+static struct token_file *
+token_file_load(const struct config *cfg, const struct config_route *r,
+		const char *key, const char *path, enum token_file_kind kind,
+		char *err, size_t errlen)
+{
+	struct token_file *tf = token_file_new(path, kind);
+	bool news;
+
+	if (tf == NULL) {
+		snprintf(err, errlen, "%s:%d: [route %s] %s: out of memory",
+			 cfg->file, r->line, r->path, key);
+		return NULL;
+	}
+	if (token_file_update(tf, &news) < 0) {
+		snprintf(err, errlen, "%s:%d: [route %s] %s: cannot load %s: %s",
+			 cfg->file, r->line, r->path, key, path,
+			 token_file_strerror(errno));
+		token_file_free(tf);
+		return NULL;
+	}
+	token_file_log_loaded(tf);
+	return tf;
+}
+
+/* Free N token files and the array; NULL is fine. */
+void
+token_file_free_routes(struct token_file **files, size_t n)
+{
+	for (size_t i = 0; files != NULL && i < n; i++)
+		token_file_free(files[i]);
+	free(files);
+}
+
+/* Load every route's token files; see token_file.h. */
+int
+token_file_load_routes(const struct config *cfg, struct token_file ***auth,
+		       struct token_file ***targets, char *err, size_t errlen)
+{
+	struct token_file **a = calloc(cfg->n_routes + 1, sizeof(*a));
+	struct token_file **t = calloc(cfg->n_routes + 1, sizeof(*t));
+	char why[1024];
+	bool failed = false;
+
+	*auth = a;
+	*targets = t;
+	if (a == NULL || t == NULL) {
+		snprintf(err, errlen, "%s: out of memory", cfg->file);
+		return -1;
+	}
+	/* Every route, so that a reload keeps the routes whose files load;
+	   the first failure goes to ERR, later ones to the log. */
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		const struct config_route *r = &cfg->routes[i];
+		bool bad = false;
+
+		if (r->auth_tokens != NULL &&
+		    (a[i] = token_file_load(cfg, r, "auth_tokens",
+					    r->auth_tokens, TOKEN_FILE_AUTH,
+					    why, sizeof(why))) == NULL)
+			bad = true;
+		else if (r->kind == UPSTREAM_TOKENFILE &&
+			 (t[i] = token_file_load(cfg, r, "upstream",
+						 r->token_file,
+						 TOKEN_FILE_TARGETS, why,
+						 sizeof(why))) == NULL)
+			bad = true;
+		if (bad && !failed)
+			snprintf(err, errlen, "%s", why);
+		else if (bad)
+			log_error("%s", why);
+		failed = failed || bad;
+	}
+	return failed ? -1 : 0;
 }
 
 /* Index of the entry whose digest is TOKEN's, or -1; looks at every entry

@@ -27,6 +27,7 @@ enum token_file_kind {
 	TOKEN_FILE_TARGETS,
 };
 
+struct config;
 struct token_file;
 
 /* A token file at PATH (copied) of KIND, not read yet; NULL on ENOMEM. */
@@ -41,6 +42,22 @@ void token_file_free(struct token_file *tf);
  * it has no entries; logged once per change).
  */
 int token_file_refresh(struct token_file *tf);
+
+/*
+ * Open and read every token file CFG's routes name (auth_tokens, upstream =
+ * tokenfile:), as a start does and wsgate -t with the same code.  *AUTH and
+ * *TARGETS get n_routes entries each (free each with token_file_free_routes,
+ * also after a failure), NULL where a route names none or its file failed.
+ * 0, or -1 with the first failure as "FILE:LINE: [route PATH] KEY: cannot
+ * load NAME: reason" in ERR.  Lines that cannot be read are skipped with a
+ * warning, as in a refresh.
+ */
+int token_file_load_routes(const struct config *cfg, struct token_file ***auth,
+			   struct token_file ***targets, char *err,
+			   size_t errlen);
+
+/* Free the N token files in FILES and the array; NULL is fine. */
+void token_file_free_routes(struct token_file **files, size_t n);
 
 /*
  * Replace TF's entries with those parsed from TEXT (LEN bytes); NAME is

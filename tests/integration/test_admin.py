@@ -7,16 +7,19 @@ SIGTERM draining as /healthz sees it, and worker threads.
 
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wsgate_harness import (  # noqa: E402
     BIN, HOST, WRAPPER, EchoUpstream, Gateway, RawWS, RefusedPort, Skip, T,
-    TestFailure, expect, expect_eq, free_port, http_request, once, run_tests)
+    TestFailure, diag, expect, expect_eq, free_port, http_request, once,
+    run_tests)
 
 echo_up = once(lambda: EchoUpstream())
 refused = once(lambda: RefusedPort())
@@ -290,6 +293,10 @@ def t_reload_with_live_session():
     g.write_config()
     g.signal(signal.SIGHUP)
     expect(g.wait_log(r"reloaded .*: 2 route", T(5)), "no reload line in log")
+    # no [tls], no tls:// route: nothing TLS was read, so nothing is said
+    # (logged before the line above, so it would be there by now)
+    expect("TLS certificates and keys reloaded" not in g.log_text(),
+           "TLS reload logged without TLS")
     # new connections: /echo is gone, /echo2 is there
     s = socket.create_connection((HOST, g.port), timeout=T(5))
     s.sendall(http_request("/echo"))
@@ -379,6 +386,136 @@ def t_sigterm_healthz_503():
     c.close()
 
 
+# src/admin.c: connections at once, and the time from accept to a whole
+# request (both in the README's "Health and metrics").
+ADMIN_MAX_CONNS = 64
+ADMIN_REQUEST_TIMEOUT = 5.0
+
+
+def is_open(s):
+    """True if S has neither data, EOF nor an error waiting."""
+    s.setblocking(False)
+    try:
+        s.recv(1)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        s.setblocking(True)
+
+
+def admin_status(path):
+    """(status, body) of GET PATH, or (None, why) for a reply that is not
+    HTTP (a refused or silently closed connection)."""
+    try:
+        st, _, body = gw().admin_get(path, timeout=T(5))
+        return st, body
+    except (OSError, IndexError, ValueError) as e:
+        return None, "no HTTP reply (%s: %s)" % (type(e).__name__, e)
+
+
+def t_idle_connections_do_not_lock_out_probes():
+    # more silent connections than the cap, as a port scanner or a stuck
+    # client pool would leave; the oldest make room, the probes answer
+    n = ADMIN_MAX_CONNS + 8
+    idle = []
+    try:
+        for _ in range(n):
+            idle.append(socket.create_connection((HOST, gw().admin_port),
+                                                 timeout=T(5)))
+        last_opened = time.monotonic()
+        for path in ("/healthz", "/metrics"):
+            st, body = admin_status(path)
+            expect_eq(st, 200, "%s with %d idle admin connections (%s)"
+                      % (path, n, body[:80]))
+        # promptly: answered while the newest idle connection is still
+        # open, so no request timeout had to free a slot first
+        took = time.monotonic() - last_opened
+        expect(took < ADMIN_REQUEST_TIMEOUT,
+               "the probes took %.2f s, past the %.0f s request timeout"
+               % (took, ADMIN_REQUEST_TIMEOUT))
+        expect(is_open(idle[-1]), "the newest idle connection was closed "
+               "%.2f s after it opened" % (time.monotonic() - last_opened))
+        # the ones closed to make room are the oldest
+        for i, s in enumerate(idle[:n - ADMIN_MAX_CONNS]):
+            s.settimeout(T(5))
+            try:
+                d = s.recv(1)
+            except ConnectionResetError:
+                d = b""
+            expect_eq(d, b"", "idle connection %d of %d (among the oldest)"
+                      % (i + 1, n))
+    finally:
+        for s in idle:
+            s.close()
+    st, _ = admin_status("/healthz")
+    expect_eq(st, 200, "/healthz after the idle connections left")
+
+
+def t_idle_connection_closed_after_limit():
+    # one silent connection and one trickling a request that never ends:
+    # both are closed at the request timeout after their accept, the
+    # trickle (which resets a plain read timeout) no later than the silent
+    # one's observed close time again
+    stop = threading.Event()
+    t0 = time.monotonic()
+    silent = socket.create_connection((HOST, gw().admin_port), timeout=T(5))
+    trickle = socket.create_connection((HOST, gw().admin_port), timeout=T(5))
+    trickle.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    req = b"GET /healthz HTTP/1.1\r\nX-Pad: " + b"p" * 900
+
+    def dribble():
+        for i in range(len(req)):
+            if stop.wait(0.25):
+                return
+            try:
+                trickle.send(req[i:i + 1])
+            except OSError:
+                return
+
+    th = threading.Thread(target=dribble, daemon=True)
+    th.start()
+    closed = {}
+    socks = {silent: "silent", trickle: "trickling"}
+    deadline = t0 + ADMIN_REQUEST_TIMEOUT + T(5)
+    try:
+        while len(closed) < 2 and time.monotonic() < deadline:
+            left = [s for s in socks if socks[s] not in closed]
+            r, _, _ = select.select(left, [], [],
+                                    max(0, deadline - time.monotonic()))
+            for s in r:
+                try:
+                    d = s.recv(4096)
+                except OSError:
+                    d = b""
+                expect_eq(d, b"", "%s connection got a reply" % socks[s])
+                closed[socks[s]] = time.monotonic() - t0
+            if "silent" in closed and "trickling" not in closed:
+                # the margin for the other: the silent one's observed close
+                deadline = min(deadline, t0 + 2 * closed["silent"])
+    finally:
+        stop.set()
+        th.join(T(5))
+        silent.close()
+        trickle.close()
+    diag("closed after: %s" % closed)
+    expect("silent" in closed, "a silent admin connection still open after "
+           "%.1f s" % (ADMIN_REQUEST_TIMEOUT + T(5)))
+    expect("trickling" in closed, "a trickling admin connection still open "
+           "%.2f s after connecting (the silent one closed at %.2f s)"
+           % (time.monotonic() - t0, closed["silent"]))
+    # t0 is before the connect, so this can only be longer, but for
+    # libevent's clock (CLOCK_MONOTONIC_COARSE) lagging ours by a tick
+    tick = time.clock_getres(getattr(time, "CLOCK_MONOTONIC_COARSE",
+                                     6))  # its Linux id
+    for what, took in closed.items():
+        expect(took >= ADMIN_REQUEST_TIMEOUT - tick,
+               "%s connection closed after %.2f s, before the %.0f s limit"
+               % (what, took, ADMIN_REQUEST_TIMEOUT))
+
+
 def t_admin_rejects_bad_requests():
     s = socket.create_connection((HOST, gw().admin_port), timeout=T(5))
     s.sendall(b"POST /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -407,12 +544,19 @@ TESTS = [
     ("cpu_affinity: auto pins a worker per CPU when they match; off (the "
      "default) and fewer workers pin nothing",
      t_cpu_affinity),
-    ("SIGHUP reload: new routes for new connections, live session continues",
+    ("SIGHUP reload: new routes for new connections, live session continues, "
+     "no TLS reload line without TLS",
      t_reload_with_live_session),
     ("SIGHUP with a bad file: refused with file:line:key, old config kept",
      t_bad_reload_keeps_config),
     ("admin endpoint answers bad requests with 405/505",
      t_admin_rejects_bad_requests),
+    ("more idle admin connections than the cap: /healthz and /metrics "
+     "still answer 200 at once, the oldest idle ones make room",
+     t_idle_connections_do_not_lock_out_probes),
+    ("an admin connection without a whole request is closed at the request "
+     "timeout, also when it trickles bytes",
+     t_idle_connection_closed_after_limit),
     ("SIGTERM: /healthz turns 503 while draining, clients get 1001, exit 0",
      t_sigterm_healthz_503),
 ]

@@ -2,11 +2,14 @@
 """
 test_config_cli.py - the command line (-t, -c, -V, -h) and config errors
 reported as "FILE:LINE: key: message" with a non-zero exit; good files
-(units, IPv6, unix upstreams, every key) accepted with exit 0.
+(units, IPv6, unix upstreams, every key) accepted with exit 0; for every
+key that names a file, -t and a real start accept exactly the same files.
 """
 
 import os
+import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -15,8 +18,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wsgate_harness import (  # noqa: E402
-    BIN, REPO, T, WRAPPER, Skip, at_cleanup, expect, expect_eq, free_port, run_cli,
-    run_tests)
+    BIN, REPO, T, WRAPPER, Skip, TestCA, at_cleanup, expect, expect_eq,
+    free_port, run_cli, run_tests)
 
 TMP = tempfile.mkdtemp(prefix="wsgate-cfg-")
 at_cleanup(lambda: shutil.rmtree(TMP, ignore_errors=True))
@@ -240,6 +243,213 @@ def t_daemon_port_in_use():
         blocker.close()
 
 
+# --- -t and a start accept exactly the same files ----------------------------
+#
+# For every key naming a file, a good file and each way it can be bad:
+# wsgate -t and a real start must both refuse it, with a message naming
+# the config file, the key and the file, or both accept it.  wsgate
+# itself creates no file (it logs to stderr and writes no pid file), so
+# the files it reads are all there is to check.
+
+FILES = {}
+
+
+def files():
+    """Good files of every kind in a directory anyone may read (the start
+    runs as nobody when we are root, so that mode 000 means unreadable)."""
+    if not FILES:
+        d = tempfile.mkdtemp(prefix="wsgate-files-")
+        at_cleanup(lambda: shutil.rmtree(d, ignore_errors=True))
+        os.chmod(d, 0o755)
+        ca = TestCA()
+        srv = ca.issue("localhost", dns=["localhost"], serial=11)
+        sni = ca.issue("other.test", dns=["other.test"], serial=12)
+        cli = ca.issue("gateway", serial=13, client=True)
+        for name, src in (("ca.pem", ca.cert), ("srv.pem", srv[0]),
+                          ("srv.key", srv[1]), ("sni.pem", sni[0]),
+                          ("sni.key", sni[1]), ("cli.pem", cli[0]),
+                          ("cli.key", cli[1])):
+            shutil.copy(src, os.path.join(d, name))
+        with open(os.path.join(d, "tokens"), "w") as f:
+            f.write("# auth tokens\nsecret-one\n")
+        with open(os.path.join(d, "targets"), "w") as f:
+            f.write("vnc1: 127.0.0.1:5900\n")
+        for name in os.listdir(d):
+            os.chmod(os.path.join(d, name), 0o644)
+        FILES["dir"] = d
+    return FILES
+
+
+def good(name):
+    return os.path.join(files()["dir"], name)
+
+
+# (what, the key the message names, whether a malformed file starts, the
+#  good file, config text with {f} for the file under test)
+TLS_LISTEN = "[gateway]\nlisten = 127.0.0.1:{port} tls\nworkers = 1\n"
+PLAIN_LISTEN = "[gateway]\nlisten = 127.0.0.1:{port}\nworkers = 1\n"
+ROUTE = "\n[route /echo]\nupstream = echo\n"
+FILE_KEYS = [
+    ("[tls] certificate", "certificate", False, "srv.pem", TLS_LISTEN +
+     "[tls]\ncertificate = {f}\nkey = {srv_key}\n" + ROUTE),
+    ("[tls] key", "key", False, "srv.key", TLS_LISTEN +
+     "[tls]\ncertificate = {srv_pem}\nkey = {f}\n" + ROUTE),
+    ("[tls] client_ca", "client_ca", False, "ca.pem", TLS_LISTEN +
+     "[tls]\ncertificate = {srv_pem}\nkey = {srv_key}\nclient_ca = {f}\n"
+     "client_verify = optional\n" + ROUTE),
+    ("[tls NAME] certificate", "certificate", False, "sni.pem", TLS_LISTEN +
+     "[tls]\ncertificate = {srv_pem}\nkey = {srv_key}\n"
+     "[tls other]\nserver_names = other.test\ncertificate = {f}\n"
+     "key = {sni_key}\n" + ROUTE),
+    ("[tls NAME] key", "key", False, "sni.key", TLS_LISTEN +
+     "[tls]\ncertificate = {srv_pem}\nkey = {srv_key}\n"
+     "[tls other]\nserver_names = other.test\ncertificate = {sni_pem}\n"
+     "key = {f}\n" + ROUTE),
+    ("[route] upstream_ca", "upstream_ca", False, "ca.pem", PLAIN_LISTEN +
+     "\n[route /up]\nupstream = tls://localhost:1\nupstream_ca = {f}\n"),
+    ("[route] upstream_certificate", "upstream_certificate", False, "cli.pem",
+     PLAIN_LISTEN + "\n[route /up]\nupstream = tls://localhost:1\n"
+     "upstream_ca = {ca_pem}\nupstream_certificate = {f}\n"
+     "upstream_key = {cli_key}\n"),
+    ("[route] upstream_key", "upstream_key", False, "cli.key", PLAIN_LISTEN +
+     "\n[route /up]\nupstream = tls://localhost:1\nupstream_ca = {ca_pem}\n"
+     "upstream_certificate = {cli_pem}\nupstream_key = {f}\n"),
+    # token files: lines that cannot be read are skipped with a warning
+    # (so that an edit at run time cannot lock everybody out); a file
+    # that cannot be read at all is an error
+    ("[route] auth_tokens", "auth_tokens", True, "tokens", PLAIN_LISTEN +
+     "\n[route /echo]\nupstream = echo\nauth_tokens = {f}\n"),
+    ("[route] upstream = tokenfile:", "upstream", True, "targets", PLAIN_LISTEN +
+     "\n[route /vnc]\nupstream = tokenfile:{f}\n"
+     "target_allow = 127.0.0.0/8:5900-5999\n"),
+    # a unix socket is connected per session, never at a start
+    ("[route] upstream = unix:", None, True, "app.sock", PLAIN_LISTEN +
+     "\n[route /unix]\nupstream = unix:{f}\n"),
+]
+
+
+def as_nobody():
+    """preexec_fn dropping to nobody when we are root, else None."""
+    if os.geteuid() != 0:
+        return None
+
+    def drop():
+        os.setgroups([])
+        os.setgid(65534)
+        os.setuid(65534)
+    return drop
+
+
+def bad_file(kind, name):
+    """A file for case KIND ("missing", "directory", "unreadable",
+    "malformed") in its own directory."""
+    d = tempfile.mkdtemp(prefix="bad-", dir=files()["dir"])
+    os.chmod(d, 0o755)
+    path = os.path.join(d, name)
+    if kind == "directory":
+        os.mkdir(path)
+        os.chmod(path, 0o755)
+    elif kind in ("unreadable", "malformed"):
+        with open(path, "w") as f:
+            f.write("-----BEGIN CERTIFICATE-----\nnot base64 !\n"
+                    if kind == "malformed" else "secret-two\n")
+        os.chmod(path, 0o000 if kind == "unreadable" else 0o644)
+    return path
+
+
+def run_check(conf):
+    p = subprocess.run(WRAPPER + [BIN, "-t", "-c", conf],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=T(20),
+                       preexec_fn=as_nobody())
+    return p.returncode == 0, (p.stdout + p.stderr).decode("utf-8", "replace")
+
+
+def run_start(conf):
+    """Start the daemon on CONF: (True, log) once it logs that it is ready
+    (then it is stopped), (False, log) if it exits first."""
+    log = conf + ".log"
+    with open(log, "w") as out:
+        p = subprocess.Popen(WRAPPER + [BIN, "-c", conf],
+                             stdin=subprocess.DEVNULL, stdout=out,
+                             stderr=subprocess.STDOUT,
+                             preexec_fn=as_nobody())
+    deadline = time.monotonic() + T(20)
+    started = False
+    try:
+        while time.monotonic() < deadline:
+            with open(log) as f:
+                text = f.read()
+            if " ready (" in text:
+                started = True
+                break
+            if p.poll() is not None:
+                break
+            time.sleep(0.02)
+        else:
+            expect(False, "neither ready nor exited within %.0f s: %r"
+                   % (T(20), text))
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=T(20))
+    with open(log) as f:
+        text = f.read()
+    if not started:
+        expect(rc != 0, "exited 0 before it was ready: %r" % text)
+    return started, text
+
+
+def check_file_key(what, key, malformed_starts, good_name, template):
+    def test():
+        cases = [("good", None), ("missing", False), ("directory", False),
+                 ("unreadable", False), ("malformed", malformed_starts)]
+        if key is None:  # not read at a start: every case starts
+            cases = [(k, True) for k, _ in cases]
+        port = free_port()
+        fs = {n.replace(".", "_"): good(n) for n in
+              ("ca.pem", "srv.pem", "srv.key", "sni.pem", "sni.key",
+               "cli.pem", "cli.key")}
+        for kind, want in cases:
+            if kind == "good":
+                path = good(good_name)
+                want = True
+            else:
+                path = bad_file(kind, "file.pem")
+            conf = os.path.join(os.path.dirname(path) if kind != "good"
+                                else files()["dir"],
+                                "%s.ini" % kind)
+            with open(conf, "w") as f:
+                f.write(template.format(f=path, port=port, **fs))
+            os.chmod(conf, 0o644)
+            ok_t, out_t = run_check(conf)
+            ok_s, out_s = run_start(conf)
+            label = "%s, %s file" % (what, kind)
+            expect(ok_t == ok_s, "%s: wsgate -t %s but a start %s\n"
+                   "-t: %s\nstart: %s"
+                   % (label, "accepts it" if ok_t else "refuses it",
+                      "works" if ok_s else "fails", out_t.strip(),
+                      out_s.strip()))
+            expect(ok_t == want, "%s: %s, want %s: %s"
+                   % (label, "accepted" if ok_t else "refused",
+                      "accepted" if want else "refused", out_t.strip()))
+            if ok_t and kind == "malformed" and key is not None:
+                for who, out in (("-t", out_t), ("start", out_s)):
+                    expect(re.search(re.escape(path) + r":\d+: unreadable",
+                                     out),
+                           "%s: %s does not warn about the skipped line: %r"
+                           % (label, who, out.strip()))
+            if ok_t:
+                continue
+            for who, out in (("-t", out_t), ("start", out_s)):
+                named = [l for l in out.splitlines() if conf + ":" in l
+                         and key + ":" in l and path in l]
+                expect(named, "%s: %s does not name %s:LINE, %s and %s: %r"
+                       % (label, who, conf, key, path, out.strip()))
+    return ("wsgate -t and a start agree on every %s file: good, missing, "
+            "a directory, unreadable, malformed" % what, test)
+
+
 TESTS = [
     ("-t accepts a file using every key, units, IPv6, unix upstream", t_good_file),
     ("-t accepts a minimal file", t_minimal_file),
@@ -253,7 +463,7 @@ TESTS = [
     ("unknown option: non-zero", t_bad_option),
     ("daemon with a bad config: FILE:LINE: key, non-zero", t_daemon_rejects_bad_config),
     ("daemon whose port is taken: non-zero with a message", t_daemon_port_in_use),
-]
+] + [check_file_key(*k) for k in FILE_KEYS]
 
 if __name__ == "__main__":
-    run_tests(TESTS, limit=90)
+    run_tests(TESTS, limit=240)

@@ -209,6 +209,17 @@ def t_400_missing_host():
     err(http_request("/echo", host=None), 400)
 
 
+def t_400_empty_host():
+    # RFC 9112 3.2, RFC 6455 4.1: a Host with no value (or only
+    # whitespace) is as bad as none
+    for host in ("", " ", " \t "):
+        req = http_request("/echo", host=None).replace(
+            b"\r\n", ("\r\nHost:%s\r\n" % host).encode(), 1)
+        resp = err(req, 400)
+        expect(b"empty Host" in resp.body,
+               "Host:%r: body names the rule: %r" % (host, resp.body))
+
+
 def t_400_connection_without_upgrade():
     req = (b"GET /echo HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
            b"Connection: keep-alive\r\nSec-WebSocket-Key: " + FIXED_KEY.encode() +
@@ -380,6 +391,7 @@ TESTS = [
     ("400 for a key that is not base64", t_400_key_not_base64),
     ("400 for a missing key", t_400_missing_key),
     ("400 for a missing Host", t_400_missing_host),
+    ("400 for an empty or whitespace-only Host", t_400_empty_host),
     ("400 for Connection without upgrade", t_400_connection_without_upgrade),
     ("400 for a garbage request line", t_400_garbage_request_line),
     ("405 for POST", t_405_post),

@@ -880,6 +880,23 @@ def t_sighup_rotation():
         g.check_stop()
 
 
+def t_sighup_upstream_tls_only():
+    # no [tls]: the one tls:// route's context is what a reload rebuilds
+    g = Gateway(routes={"/up": {"upstream": "tls://localhost:%d"
+                                % UP["tls"].port,
+                                "upstream_ca": ca()["main"].cert}},
+                name="tls:// only gateway").start()
+    try:
+        g.signal(__import__("signal").SIGHUP)
+        expect(g.wait_log(r"reloaded .*: 1 route", T(5)) is not None,
+               "no reload line")
+        expect(g.wait_log(r"TLS certificates and keys reloaded "
+                          r"\(1 context\)", 0) is not None,
+               "TLS reload not logged: %s" % g.log_text())
+    finally:
+        g.check_stop()
+
+
 # --- tls:// upstreams ---------------------------------------------------------
 
 async def close_of(port, path):
@@ -1144,6 +1161,8 @@ TESTS = [
      t_route_requires_client_certificate),
     ("SIGHUP: live connection kept, new serial served; bad files keep the "
      "old one", t_sighup_rotation),
+    ("SIGHUP without [tls], one tls:// route: its reload is logged",
+     t_sighup_upstream_tls_only),
     ("tls:// upstream verified by name, SNI sent", t_upstream_tls_verified),
     ("tls:// upstream by IP literal: verified, no SNI",
      t_upstream_tls_ip_literal),

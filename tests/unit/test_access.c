@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "access.h"
 #include "ip_limit.h"
@@ -389,6 +391,30 @@ START_TEST(test_token_file_auth)
 }
 END_TEST
 
+/* Only a regular file is a token file: a directory fails (it reads as
+   empty where st_size is 0) and a FIFO fails at once (open would block). */
+START_TEST(test_token_file_not_regular)
+{
+	char dir[] = "/tmp/wsgate-tf-XXXXXX", fifo[64];
+	struct token_file *tf;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	tf = token_file_new(dir, TOKEN_FILE_AUTH);
+	ck_assert_ptr_nonnull(tf);
+	ck_assert_int_eq(token_file_refresh(tf), -1);
+	ck_assert_uint_eq(token_file_count(tf), 0);
+	token_file_free(tf);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+	tf = token_file_new(fifo, TOKEN_FILE_TARGETS);
+	ck_assert_ptr_nonnull(tf);
+	ck_assert_int_eq(token_file_refresh(tf), -1);
+	token_file_free(tf);
+	unlink(fifo);
+	rmdir(dir);
+}
+END_TEST
+
 START_TEST(test_token_file_hash_entry)
 {
 	struct token_file *tf = token_file_new("/x", TOKEN_FILE_AUTH);
@@ -555,6 +581,7 @@ access_suite(void)
 	tcase_add_test(tc, test_cookie_and_bearer);
 	tcase_add_test(tc, test_redact);
 	tcase_add_test(tc, test_token_file_auth);
+	tcase_add_test(tc, test_token_file_not_regular);
 	tcase_add_test(tc, test_token_file_hash_entry);
 	tcase_add_test(tc, test_token_file_targets);
 	tcase_add_test(tc, test_ip_limit_concurrent);

@@ -741,6 +741,35 @@ START_TEST(test_reject_dup_host)
 }
 END_TEST
 
+/* RFC 9112 3.2, RFC 6455 4.1: a Host that is empty or only OWS. */
+START_TEST(test_reject_empty_host)
+{
+	static const char *const hosts[] = {
+		"Host:\r\n", "Host: \r\n", "Host:   \r\n", "Host:\t\r\n",
+		"host: \t \t\r\n",
+	};
+	char req[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+		snprintf(req, sizeof(req), "%s%s%s", RL, hosts[i],
+			 H_UPG H_CONN H_KEY H_VER "\r\n");
+		expect_error(req, HTTP_ERR_EMPTY_HOST);
+		/* a plain GET (the admin endpoint) too */
+		snprintf(req, sizeof(req), "%s%s\r\n", RL, hosts[i]);
+		expect_error(req, HTTP_ERR_EMPTY_HOST);
+	}
+	/* the shortest real host still passes */
+	{
+		struct result r;
+
+		expect_ok(RL "Host: a\r\n" H_UPG H_CONN H_KEY H_VER "\r\n",
+			  true, &r);
+		ck_assert(has(&r, "host=[a]\n"));
+	}
+}
+END_TEST
+
 START_TEST(test_reject_dup_key)
 {
 	expect_error(WS_HEAD H_KEY "\r\n", HTTP_ERR_DUP_KEY);
@@ -1007,6 +1036,7 @@ START_TEST(test_every_error_reachable)
 		{HTTP_ERR_BARE_CR, RL "\rx"},
 		{HTTP_ERR_NO_HOST, RL "\r\n"},
 		{HTTP_ERR_DUP_HOST, RL H_HOST H_HOST "\r\n"},
+		{HTTP_ERR_EMPTY_HOST, RL "Host: \r\n\r\n"},
 		{HTTP_ERR_NO_KEY, RL H_HOST H_UPG H_CONN H_VER "\r\n"},
 		{HTTP_ERR_BAD_KEY, RL H_HOST H_UPG H_CONN H_VER
 		 "Sec-WebSocket-Key: abc\r\n\r\n"},
@@ -1294,6 +1324,7 @@ static Suite *http_upgrade_suite(void)
 
 	tcase_add_test(ws, test_reject_no_host);
 	tcase_add_test(ws, test_reject_dup_host);
+	tcase_add_test(ws, test_reject_empty_host);
 	tcase_add_test(ws, test_reject_dup_key);
 	tcase_add_test(ws, test_reject_no_connection);
 	tcase_add_test(ws, test_reject_connection_without_upgrade);
