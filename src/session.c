@@ -1473,9 +1473,16 @@ session_data(struct session *s, struct evbuffer *in, const struct ws_event *ev)
 		}
 		s->bytes_out += ev->len;
 		metrics_add(&s->rm->bytes_out, ev->len);
-		session_client_frame(s, ev->message_end,
-				     ev->message_start ? ev->opcode : WS_OP_CONT,
-				     in, ev->len);
+		/* Cut at max_frame, as upstream data is (wsgate.ini(5)). */
+		size_t left = ev->len, max = s->cfg->limits.max_frame;
+		unsigned op = ev->message_start ? ev->opcode : WS_OP_CONT;
+		do {
+			size_t n = left < max ? left : max;
+			left -= n;
+			session_client_frame(s, ev->message_end && left == 0,
+					     op, in, n);
+			op = WS_OP_CONT;
+		} while (left > 0);
 		session_client_flush(s);
 		return;
 	}

@@ -338,6 +338,45 @@ def t_still_serving():
     c.close()
 
 
+def _start_small_frames():
+    return Gateway(limits={"max_frame": "1k", "max_message": "1m"},
+                   routes={"/echo": {"upstream": "echo"}},
+                   name="max_frame gateway").start()
+
+
+gw_small = once(_start_small_frames)
+
+
+def t_echo_obeys_max_frame():
+    # wsgate.ini(5): what goes to the browser is cut into frames of at most
+    # max_frame bytes; the echo route too, with its message boundaries.
+    c = RawWS(gw_small().port, "/echo", timeout=T(5))
+    payload = pattern_bytes(10000, seed=7)
+    for op, pieces in ((OP_BINARY, [payload]),
+                       (OP_TEXT, [b"a" * 3000, b"b" * 3000, b"c" * 10])):
+        for i, p in enumerate(pieces):
+            c.send_frame(op if i == 0 else OP_CONT, p,
+                         fin=(i == len(pieces) - 1))
+        want = b"".join(pieces)
+        got, frames = b"", []
+        while True:
+            f = c.recv_frame(T(5))
+            frames.append(f)
+            expect(len(f.payload) <= 1024, "a %d-byte frame with max_frame "
+                   "1k" % len(f.payload))
+            got += f.payload
+            if f.fin:
+                break
+        expect_eq(frames[0].opcode, op, "first frame's opcode")
+        expect(all(f.opcode == OP_CONT for f in frames[1:]),
+               "later frames are continuations")
+        expect(got == want, "echoed message differs (%d vs %d bytes)"
+               % (len(got), len(want)))
+        expect(len(frames) >= (len(want) + 1023) // 1024,
+               "%d frames for %d bytes" % (len(frames), len(want)))
+    c.close()
+
+
 TESTS = [
     ("text, binary and empty messages echoed", t_text_binary_empty),
     ("payload lengths 0..65536 around the 7/16/64-bit boundaries", t_length_boundaries),
@@ -375,9 +414,12 @@ TESTS = [
     ("64-bit length with the top bit set -> 1002 (or 1009)", t_64bit_length_msb),
     ("unanswered error Close: TCP closed after close_timeout", t_error_close_timeout),
     ("still serving after the error cases", t_still_serving),
+    ("echo route cuts its replies at max_frame", t_echo_obeys_max_frame),
 ]
 
 if __name__ == "__main__":
     run_tests(TESTS, limit=100,
               finish=[("gateway exits 0 on SIGTERM (no sanitizer/valgrind errors)",
-                       lambda: gw().check_stop())])
+                       lambda: gw().check_stop()),
+                      ("max_frame gateway exits 0 on SIGTERM",
+                       lambda: gw_small().check_stop())])
