@@ -371,12 +371,25 @@ class Gateway:
             if self.admin:
                 extra = "\n[admin]\nlisten = %s:%d\n" % (HOST,
                                                          self.admin_port)
-            raw = make_config(self.port, self.gateway_opts, self.limits,
+            gopts = dict(self.gateway_opts or {})
+            if "resolv_conf" not in gopts:
+                gopts["resolv_conf"] = self._no_resolver()
+            raw = make_config(self.port, gopts, self.limits,
                               self.routes, extra,
                               listen_flags=self.listen_flags,
                               sections=self.sections)
         with open(self.conf, "w") as f:
             f.write(raw)
+
+    def _no_resolver(self):
+        """A resolv.conf whose one nameserver is a closed port on 127.0.0.1:
+        a test that does not run its own DNS responder (fake_dns.py) sends
+        no query to the machine's resolver, or anywhere else.  Names in
+        /etc/hosts (localhost) are still answered from there."""
+        path = os.path.join(self.dir, "resolv.conf")
+        with open(path, "w") as f:
+            f.write("nameserver 127.0.0.1:1\noptions timeout:1 attempts:1\n")
+        return path
 
     def admin_get(self, path, timeout=5):
         """GET PATH on the admin endpoint: (status, headers dict, body)."""
