@@ -15,7 +15,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from wsgate_harness import (  # noqa: E402
     once,
     OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, T, Close,
-    Gateway, RawWS, build_frame, expect, expect_eq, pattern_bytes, run_tests)
+    Gateway, RawWS, build_frame, expect, expect_eq, grace, pattern_bytes,
+    run_tests)
 
 MAX_MESSAGE = 65536
 CLOSE_TIMEOUT = 1.0
@@ -215,7 +216,7 @@ def error_case(frames, code, reply=True, prefix=()):
             c.send_close(code)
         except OSError:
             pass
-    how = c.wait_eof(T(CLOSE_TIMEOUT) + T(3))
+    how = c.wait_eof(T(CLOSE_TIMEOUT) + grace(c.rtt))
     expect(how in ("eof", "rst"), "TCP not closed after the error Close (%s)" % how)
     c.close()
     return cl
@@ -325,7 +326,7 @@ def t_error_close_timeout():
     t0 = time.monotonic()
     cl = c.expect_close(T(3))
     expect_eq(cl.code, 1002, "close code")
-    how = c.wait_eof(T(CLOSE_TIMEOUT) + T(3))
+    how = c.wait_eof(T(CLOSE_TIMEOUT) + grace(c.rtt))
     took = time.monotonic() - t0
     expect(how in ("eof", "rst"), "TCP still open %.1f s after an unanswered "
            "Close (close_timeout %.1f s)" % (took, T(CLOSE_TIMEOUT)))

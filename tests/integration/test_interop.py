@@ -115,13 +115,24 @@ def t_fragmented():
 def t_ping_pong():
     async def go():
         async with connect("/echo") as ws:
+            # The pong is no slower than a data round trip on this machine
+            # now: within T(0.5), or ten echoes if those are slower.
+            echoes = []
             for payload in (b"", b"abc", b"z" * 125):
                 waiter = await ws.ping(payload)
                 await asyncio.wait_for(waiter, T(3))
+                t0 = time.monotonic()
+                await ws.send(payload)
+                expect_eq(await asyncio.wait_for(ws.recv(), T(3)), payload,
+                          "echo")
+                echoes.append(time.monotonic() - t0)
             t0 = time.monotonic()
             waiter = await ws.ping()
             await asyncio.wait_for(waiter, T(3))
-            expect(time.monotonic() - t0 < T(0.5), "slow pong")
+            took = time.monotonic() - t0
+            bound = max(T(0.5), 10 * max(echoes))
+            expect(took < bound, "slow pong: %.3f s (bound %.3f s, slowest "
+                   "echo %.3f s)" % (took, bound, max(echoes)))
     arun(go(), 20)
 
 

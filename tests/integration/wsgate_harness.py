@@ -83,6 +83,25 @@ def T(seconds):
     return seconds * SCALE
 
 
+# Timing assertions on a busy machine.  A gateway timer runs from a moment
+# the client cannot see, so a test brackets it: a lower bound ("not before
+# the timeout") counts from a time taken BEFORE the action that arms the
+# timer (RawWS.sent_at for timers armed by the upgrade), an upper bound
+# ("not long after") from a time taken AFTER it (RawWS.open_at), plus grace().
+# libevent may read the coarse monotonic clock, up to a tick (10 ms at
+# HZ=100) behind ours: the only tolerance a lower bound needs.
+CLOCK_SLACK = 0.02
+
+
+def grace(*observed):
+    """
+    How late past a timeout an upper bound lets the close come: T(3), or
+    ten times the slowest round trip the test observed (its handshake, say)
+    when the machine is that slow.
+    """
+    return max([T(3)] + [10 * o for o in observed])
+
+
 # --------------------------------------------------------------------------
 # TAP runner
 # --------------------------------------------------------------------------
@@ -1141,6 +1160,7 @@ class RawWS:
         self.sock.connect((HOST, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.status = None
+        self.sent_at = self.open_at = None
         self.headers = {}
         self.closed_by_peer = False
         self.request = http_request(path, key=key, protocols=protocols,
@@ -1161,9 +1181,15 @@ class RawWS:
         return head
 
     def handshake(self, extra=b"", check=True):
-        """Send the request (+EXTRA bytes in the same write), read the 101."""
+        """
+        Send the request (+EXTRA bytes in the same write), read the 101.
+        sent_at is taken before the request is sent, open_at once the
+        response head is in: timers the upgrade arms start between the two.
+        """
+        self.sent_at = time.monotonic()
         self.sock.sendall(self.request + extra)
         head = self.read_head()
+        self.open_at = time.monotonic()
         self.status, _, self.headers = parse_head(head)
         if check:
             expect_eq(self.status, 101, "handshake status (head %r)" % head)
@@ -1175,6 +1201,11 @@ class RawWS:
                                  self.headers.get("connection", "").split(",")],
                    "Connection header %r" % self.headers.get("connection"))
         return self
+
+    @property
+    def rtt(self):
+        """Seconds from sending the request to reading the response head."""
+        return self.open_at - self.sent_at
 
     # -- raw I/O
     def _fill(self, deadline):
