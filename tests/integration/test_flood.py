@@ -15,7 +15,6 @@ import socket
 import ssl
 import sys
 import tempfile
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
