@@ -117,7 +117,9 @@ check_config(const struct config *c)
 					  r->code_reset, r->code_tls};
 		CHECK(r->path != NULL && r->path[0] == '/');
 		CHECK(r->upstream != NULL);
-		CHECK(config_find_route(c, r->path, strlen(r->path)) != NULL);
+		/* a route's own path leads to it (no duplicates, '*' only
+		   ends a prefix route) */
+		CHECK(config_find_route(c, r->path, strlen(r->path)) == r);
 		for (size_t k = 0; k < 6; k++)
 			CHECK(ws_close_code_is_valid(codes[k]) &&
 			      codes[k] != 1005 && codes[k] != 1006 &&
@@ -178,6 +180,8 @@ enum vkind {
 	V_UPSTREAM,
 	V_LOG_LEVEL,
 	V_RATE,
+	V_KEYWORD, /* one of WORDS; the field holds its index */
+	V_WORKERS,
 };
 
 /* A key, where it goes, how to read its value. */
@@ -188,13 +192,16 @@ struct fkey {
 	uint64_t min, max;
 	size_t offset, width; /* of the field in struct config or route */
 	bool route;
+	const char *words; /* V_KEYWORD: blank-separated, in field order */
+	bool nocase;
 };
 
-#define CF(f) offsetof(struct config, f), sizeof(((struct config *)0)->f), false
-#define RF(f)                                                                  \
-	offsetof(struct config_route, f),                                      \
-		sizeof(((struct config_route *)0)->f), true
-#define NOF 0, 0, false
+#define FIELD_(base, f) offsetof(base, f), sizeof(((base *)0)->f)
+#define CF(f) FIELD_(struct config, f), false, NULL, false
+#define RF(f) FIELD_(struct config_route, f), true, NULL, false
+#define CFK(f, words, nocase) FIELD_(struct config, f), false, words, nocase
+#define RFK(f, words, nocase) FIELD_(struct config_route, f), true, words, nocase
+#define NOF 0, 0, false, NULL, false
 
 static const struct fkey keys[] = {
 	{"gateway", "max_connections", V_COUNT, 1, 1000000, CF(max_connections)},
@@ -226,6 +233,17 @@ static const struct fkey keys[] = {
 	{"route", "code_reset", V_CLOSE_CODE, 0, 0, RF(code_reset)},
 	{"route", "origins", V_ORIGINS, 0, 0, NOF},
 	{"route", "target_allow", V_TARGET_ALLOW, 0, 0, NOF},
+	{"gateway", "workers", V_WORKERS, 1, 256, CF(workers)},
+	{"gateway", "cpu_affinity", V_KEYWORD, 0, 0,
+	 CFK(pin_workers, "off auto", false)},
+	{"gateway", "real_ip_header", V_KEYWORD, 0, 0,
+	 CFK(real_ip_header, "x-forwarded-for forwarded", true)},
+	{"gateway", "origin_missing", V_KEYWORD, 0, 0,
+	 CFK(origin_missing_deny, "allow deny", false)},
+	{"route", "frame_type", V_KEYWORD, 0, 0,
+	 RFK(frame_type, "binary text", false)},
+	{"route", "on_reset", V_KEYWORD, 0, 0,
+	 RFK(abort_on_reset, "close abort", false)},
 };
 #define N_KEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -532,6 +550,24 @@ fuzz_key(const struct fkey *k, const char *v)
 							 : 3600000u));
 		break;
 	}
+	case V_KEYWORD: {
+		const char *w = k->words;
+		for (n = 0; *w != '\0'; n++) {
+			size_t wl = strcspn(w, " ");
+			if (strlen(v) == wl &&
+			    (k->nocase ? strncasecmp(v, w, wl)
+				       : strncmp(v, w, wl)) == 0) {
+				want = true;
+				break;
+			}
+			w += wl + (w[wl] == ' ');
+		}
+		break;
+	}
+	case V_WORKERS:
+		want = strcmp(v, "auto") == 0 ||
+		       (ref_decimal(v, &n) == 0 && n >= k->min && n <= k->max);
+		break;
 	case V_UPSTREAM:
 		if (c != NULL)
 			check_upstream(k, v, c);
