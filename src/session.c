@@ -62,6 +62,7 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "frame_queue.h"
 #include "gateway.h"
 #include "http_upgrade.h"
 #include "ip_limit.h"
@@ -241,8 +242,7 @@ session_free(struct session *s)
 		bufferevent_free(s->client);
 	free(s->tls_subject);
 	http_upgrade_free(s->http);
-	if (s->to_client != NULL)
-		evbuffer_free(s->to_client);
+	frame_queue_free(s->to_client);
 	if (s->timer != NULL)
 		event_free(s->timer);
 	if (s->connect_timer != NULL)

@@ -11,6 +11,7 @@
 #include <event2/bufferevent_ssl.h>
 
 #include "config.h"
+#include "frame_queue.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
@@ -32,8 +33,7 @@ session_client_drop(struct session *s, bool reset)
 	}
 	bufferevent_free(s->client);
 	s->client = NULL;
-	if (s->to_client != NULL)
-		evbuffer_drain(s->to_client, evbuffer_get_length(s->to_client));
+	frame_queue_clear(s->to_client);
 	session_maybe_done(s);
 }
 

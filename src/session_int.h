@@ -26,6 +26,7 @@
 #include "ws_frame.h"
 
 struct access_verdict;
+struct frame_queue;
 struct config;
 struct config_route;
 struct route_metrics;
@@ -94,7 +95,7 @@ struct session {
 	struct http_upgrade *http;
 	const struct config_route *route;
 	struct ws_decoder dec;
-	struct evbuffer *to_client;   /* whole frames behind the output */
+	struct frame_queue *to_client; /* whole frames behind the output */
 	struct utf8_validator up_utf8; /* frame_type = text */
 	size_t up_held;               /* validated bytes of a partial code
 					 point held back in up's input */
@@ -201,6 +202,8 @@ void session_frames(struct session *s);
 /* session_tx.c */
 size_t session_client_queued(const struct session *s);
 void session_client_write_now(struct session *s, const void *buf, size_t len);
+void session_client_frames(struct session *s, struct ws_cut *c,
+			   struct evbuffer *src);
 void session_client_frame(struct session *s, bool fin, unsigned opcode,
 		     struct evbuffer *src, size_t n);
 void session_client_flush(struct session *s);

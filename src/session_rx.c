@@ -196,15 +196,10 @@ session_data(struct session *s, struct evbuffer *in, const struct ws_event *ev)
 		s->bytes_out += ev->len;
 		metrics_add(&s->rm->bytes_out, ev->len);
 		/* Cut at max_frame, as upstream data is (wsgate.ini(5)). */
-		size_t left = ev->len, max = s->cfg->limits.max_frame;
-		unsigned op = ev->message_start ? ev->opcode : WS_OP_CONT;
-		do {
-			size_t n = left < max ? left : max;
-			left -= n;
-			session_client_frame(s, ev->message_end && left == 0,
-					     op, in, n);
-			op = WS_OP_CONT;
-		} while (left > 0);
+		struct ws_cut c;
+		ws_cut_init(&c, ev->message_start ? ev->opcode : WS_OP_CONT,
+			    ev->len, s->cfg->limits.max_frame, ev->message_end);
+		session_client_frames(s, &c, in);
 		session_client_flush(s);
 		return;
 	}

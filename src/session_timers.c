@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
+#include "frame_queue.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
@@ -139,8 +140,7 @@ session_client_stalled(struct session *s)
 		return;
 	}
 	metrics_add(&s->rm->stalls_client, 1);
-	if (s->to_client != NULL) /* whole frames only: nothing is cut */
-		evbuffer_drain(s->to_client, evbuffer_get_length(s->to_client));
+	frame_queue_clear(s->to_client); /* whole frames: nothing is cut */
 	s->fail_fast = 1;
 	session_up_close(s, UP_CLOSE_NOW);
 	session_send_close(s, WS_CLOSE_INTERNAL_ERROR, "client stalled");

@@ -21,14 +21,17 @@
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
+#include "frame_queue.h"
 #include "splice_pipe.h"
 #include "tls_io.h"
 
 static size_t session_to_client_len(const struct session *s);
-static size_t session_client_frames_direct(struct session *s, unsigned opcode,
-			     struct evbuffer *src, size_t n, size_t max_frame);
-static bool session_client_frames_packed(struct session *s, unsigned opcode,
-			     struct evbuffer *src, size_t n, size_t max_frame);
+static void session_client_put(struct session *s, const uint8_t *hdr,
+			       size_t hlen, struct evbuffer *src, size_t n);
+static size_t session_client_frames_direct(struct session *s, struct ws_cut *c,
+			     struct evbuffer *src);
+static bool session_client_frames_packed(struct session *s, struct ws_cut *c,
+			     struct evbuffer *src);
 static void session_up_count(struct session *s, size_t n);
 static void session_up_pause_if_full(struct session *s);
 
@@ -36,7 +39,7 @@ static void session_up_pause_if_full(struct session *s);
 static size_t
 session_to_client_len(const struct session *s)
 {
-	return s->to_client != NULL ? evbuffer_get_length(s->to_client) : 0;
+	return frame_queue_len(s->to_client);
 }
 
 /* Bytes queued toward the client (its output plus to_client). */
@@ -68,24 +71,27 @@ session_client_write_now(struct session *s, const void *buf, size_t len)
 				  len - done);
 }
 
-/* Queue a frame (header + N bytes from SRC, moved) toward the client. */
-void
-session_client_frame(struct session *s, bool fin, unsigned opcode,
-		     struct evbuffer *src, size_t n)
+/*
+ * Place one frame toward the client: its header HDR (HLEN bytes), then N
+ * payload bytes moved from SRC.  A data frame goes straight to an idle
+ * plain socket when nothing is queued; otherwise frames go into the output
+ * while it holds less than CLIENT_OUT_CHUNK and nothing is queued, and at
+ * the end of to_client after that.  A Close always goes through the
+ * output, whose drain moves the session on.
+ */
+static void
+session_client_put(struct session *s, const uint8_t *hdr, size_t hlen,
+		   struct evbuffer *src, size_t n)
 {
-	uint8_t hdr[WS_MAX_HEADER];
-	size_t hlen = ws_frame_header(hdr, fin, (uint8_t)opcode, n, NULL);
 	struct evbuffer *out = bufferevent_get_output(s->client);
 
 	if (s->to_client == NULL && evbuffer_get_length(out) >= CLIENT_OUT_CHUNK)
-		s->to_client = evbuffer_new(); /* NULL: queue in the output */
+		s->to_client = frame_queue_new(); /* NULL: queue in the output */
 	if (session_to_client_len(s) == 0 &&
 	    (evbuffer_get_length(out) < CLIENT_OUT_CHUNK ||
 	     s->to_client == NULL)) {
 		size_t done = 0;
-		/* Data frames straight out when nothing is queued; a Close
-		   goes through the output, whose drain ends the session. */
-		if (!(opcode & 0x08) && !s->close_sent &&
+		if (!(hdr[0] & 0x08) && !s->close_sent &&
 		    s->state == SESSION_OPEN)
 			done = sockio_write_now(s->client, hdr, hlen, src, n);
 		if (done < hlen) {
@@ -95,53 +101,77 @@ session_client_frame(struct session *s, bool fin, unsigned opcode,
 		if (n > done - hlen)
 			evbuffer_remove_buffer(src, out, n - (done - hlen));
 	} else {
-		evbuffer_add(s->to_client, hdr, hlen);
-		if (n > 0)
-			evbuffer_remove_buffer(src, s->to_client, n);
+		(void)frame_queue_add(s->to_client, hdr, hlen, src, n);
 	}
 }
 
+/* The frames C still holds, their payload from the front of SRC, toward
+   the client. */
+void
+session_client_frames(struct session *s, struct ws_cut *c,
+		      struct evbuffer *src)
+{
+	uint8_t hdr[WS_MAX_HEADER];
+	uint64_t len;
+	size_t hlen;
+
+	while ((hlen = ws_cut_next(c, hdr, &len)) > 0)
+		session_client_put(s, hdr, hlen, src, (size_t)len);
+}
+
+/* One frame (header + N bytes from SRC, moved) toward the client. */
+void
+session_client_frame(struct session *s, bool fin, unsigned opcode,
+		     struct evbuffer *src, size_t n)
+{
+	struct ws_cut c;
+
+	ws_cut_init(&c, (uint8_t)opcode, n, n, fin);
+	session_client_frames(s, &c, src);
+}
+
 /*
- * Plain clients: the first DIRECT_FRAMES frames carrying N bytes of SRC
- * (cut at MAX_FRAME; the first has OPCODE, the last FIN), headers and
- * payload in one sendmsg when nothing is queued toward the client.  A
+ * Plain clients: up to DIRECT_FRAMES of the frames C still holds, their
+ * payload from the front of SRC, headers and payload in one sendmsg when
+ * nothing is queued toward the client.  A
  * 256 KiB upstream read cut at the default 64 KiB max_frame cost four
  * sends, one per frame.
  * The payload is sent from where it sits in SRC (evbuffer_peek, no copy).
  * A frame the socket takes only part of has its rest moved to the output,
  * where libevent finishes it.  Returns the bytes of SRC dealt with (whole
- * frames, sent or queued): the caller frames the rest as usual.
+ * frames, sent or queued; C moves past them): the caller frames the rest
+ * as usual.
  */
 #define DIRECT_FRAMES 8
 static size_t
-session_client_frames_direct(struct session *s, unsigned opcode,
-			     struct evbuffer *src, size_t n, size_t max_frame)
+session_client_frames_direct(struct session *s, struct ws_cut *c,
+			     struct evbuffer *src)
 {
 	struct evbuffer *out = bufferevent_get_output(s->client);
 	uint8_t hdr[DIRECT_FRAMES][WS_MAX_HEADER];
 	size_t hlen[DIRECT_FRAMES], plen[DIRECT_FRAMES];
 	struct evbuffer_iovec v[SOCKIO_IOV];
 	struct iovec iov[2 * DIRECT_FRAMES + SOCKIO_IOV];
-	size_t left = n, voff = 0, sent, done = 0;
+	size_t voff = 0, sent, done = 0;
 	int nf = 0, k = 0, vi = 0, nv;
 	ssize_t w;
+	struct ws_cut past[DIRECT_FRAMES + 1]; /* C before frame I */
 
-	if (n == 0 || evbuffer_get_length(out) > 0 ||
+	if (c->left == 0 || evbuffer_get_length(out) > 0 ||
 	    session_to_client_len(s) > 0 || s->close_sent ||
 	    s->state != SESSION_OPEN || !sockio_is_plain(s->client))
 		return 0;
-	nv = evbuffer_peek(src, (ev_ssize_t)n, NULL, v, SOCKIO_IOV);
+	past[0] = *c;
+	nv = evbuffer_peek(src, (ev_ssize_t)c->left, NULL, v, SOCKIO_IOV);
 	if (nv > SOCKIO_IOV)
 		nv = SOCKIO_IOV;
-	while (left > 0 && nf < DIRECT_FRAMES) {
-		size_t len = left < max_frame ? left : max_frame, need = len;
+	while (ws_cut_more(c) && nf < DIRECT_FRAMES) {
+		uint64_t len;
+		size_t need;
 		int k0 = k;
 
-		hlen[nf] = ws_frame_header(hdr[nf], len == left,
-					   (uint8_t)(nf == 0 ? opcode
-							     : WS_OP_CONT),
-					   len, NULL);
-		plen[nf] = len;
+		hlen[nf] = ws_cut_next(c, hdr[nf], &len);
+		need = plen[nf] = (size_t)len;
 		iov[k].iov_base = hdr[nf];
 		iov[k++].iov_len = hlen[nf];
 		while (need > 0 && vi < nv) {
@@ -160,10 +190,10 @@ session_client_frames_direct(struct session *s, unsigned opcode,
 		}
 		if (need > 0) { /* more pieces than peeked: not this frame */
 			k = k0;
+			*c = past[nf];
 			break;
 		}
-		left -= len;
-		nf++;
+		past[++nf] = *c;
 	}
 	if (nf == 0)
 		return 0;
@@ -185,14 +215,17 @@ session_client_frames_direct(struct session *s, unsigned opcode,
 		}
 		evbuffer_drain(src, sent);
 		evbuffer_remove_buffer(src, out, plen[i] - sent);
+		/* The frames after it were not sent: the caller cuts them
+		   again from C. */
+		*c = past[i + 1];
 		break;
 	}
 	return done;
 }
 
 /*
- * TLS clients: the frames carrying N bytes of SRC (cut at MAX_FRAME; the
- * first has OPCODE, the last FIN), headers and payloads packed into the
+ * TLS clients: the frames C still holds, their payload from the front of
+ * SRC, headers and payloads packed into the
  * worker's pack_buf and handed to SSL_write here, when nothing is queued
  * toward the client.  Through libevent 2.1's OpenSSL bufferevent instead,
  * each piece added to the output turns on EPOLLOUT (epoll_ctl), waits a
@@ -212,17 +245,17 @@ session_client_frames_direct(struct session *s, unsigned opcode,
  * done nothing, when the frames must queue behind others.
  */
 static bool
-session_client_frames_packed(struct session *s, unsigned opcode,
-			     struct evbuffer *src, size_t n, size_t max_frame)
+session_client_frames_packed(struct session *s, struct ws_cut *c,
+			     struct evbuffer *src)
 {
 	struct evbuffer *out = bufferevent_get_output(s->client);
-	size_t frames = (n + max_frame - 1) / max_frame;
-	size_t total, done = 0;
+	uint64_t frames = (c->left + c->max - 1) / c->max, len;
+	size_t total, done = 0, hlen;
 	struct evbuffer_iovec v;
 	uint8_t *p;
 	SSL *ssl;
 
-	if (n == 0 || n + frames * WS_MAX_HEADER > SESSION_PACK_MAX ||
+	if (c->left == 0 || c->left + frames * WS_MAX_HEADER > SESSION_PACK_MAX ||
 	    evbuffer_get_length(out) > 0 || session_to_client_len(s) > 0 ||
 	    s->close_sent || !s->client_tls_ok || s->client_tls_dead ||
 	    s->state != SESSION_OPEN ||
@@ -232,14 +265,9 @@ session_client_frames_packed(struct session *s, unsigned opcode,
 	    (s->srv->pack_buf = malloc(SESSION_PACK_MAX)) == NULL)
 		return false;
 	p = s->srv->pack_buf;
-	for (bool first = true; n > 0; first = false) {
-		size_t len = n < max_frame ? n : max_frame;
-
-		n -= len;
-		p += ws_frame_header(p, n == 0, (uint8_t)(first ? opcode
-							       : WS_OP_CONT),
-				     len, NULL);
-		evbuffer_remove(src, p, len);
+	while ((hlen = ws_cut_next(c, p, &len)) > 0) {
+		p += hlen;
+		evbuffer_remove(src, p, (size_t)len);
 		p += len;
 	}
 	total = (size_t)(p - s->srv->pack_buf);
@@ -276,32 +304,9 @@ session_client_frames_packed(struct session *s, unsigned opcode,
 void
 session_client_flush(struct session *s)
 {
-	struct evbuffer *out;
-
-	if (s->client == NULL)
-		return;
-	out = bufferevent_get_output(s->client);
-	while (evbuffer_get_length(out) < CLIENT_OUT_CHUNK &&
-	       session_to_client_len(s) >= 2) {
-		uint8_t h[10];
-		size_t have = evbuffer_get_length(s->to_client);
-		size_t hlen = 2;
-		uint64_t len;
-
-		evbuffer_copyout(s->to_client, h, have < 10 ? have : 10);
-		len = h[1] & 0x7f;
-		if (len == 126) {
-			hlen = 4;
-			len = ((uint64_t)h[2] << 8) | h[3];
-		} else if (len == 127) {
-			hlen = 10;
-			len = 0;
-			for (int i = 2; i < 10; i++)
-				len = (len << 8) | h[i];
-		}
-		/* Only our own whole frames are ever queued here. */
-		evbuffer_remove_buffer(s->to_client, out, hlen + (size_t)len);
-	}
+	if (s->client != NULL)
+		frame_queue_move(s->to_client, bufferevent_get_output(s->client),
+				 CLIENT_OUT_CHUNK);
 }
 
 /* N bytes from the upstream, one message, go toward the client. */
@@ -345,10 +350,14 @@ bool
 session_up_splice(struct session *s)
 {
 	struct splice_pipe *p = &s->srv->pipe;
-	size_t max_frame = s->cfg->limits.max_frame, left, max;
+	size_t max;
 	struct evbuffer *out;
+	struct ws_cut c;
+	uint8_t hdr[WS_MAX_HEADER];
+	uint64_t len;
+	size_t hlen;
 	ev_ssize_t msr;
-	bool first = true, queue = false;
+	bool queue = false;
 	int cfd, ufd;
 	ssize_t n;
 
@@ -385,19 +394,15 @@ session_up_splice(struct session *s)
 		session_sock_ended(s, s->up, n == 0, session_up_event_cb);
 		return true;
 	}
-	left = (size_t)n;
-	session_up_count(s, left);
+	session_up_count(s, (size_t)n);
+	ws_cut_init(&c, WS_OP_BINARY, (uint64_t)n, s->cfg->limits.max_frame,
+		    true);
 	/* Each frame: header sent, payload spliced; from the first the socket
 	   does not take whole (full, or failed: libevent's write reports
 	   it), the rest of that frame and every later frame go to the
 	   output. */
-	while (left > 0) {
-		size_t len = left < max_frame ? left : max_frame;
+	while ((hlen = ws_cut_next(&c, hdr, &len)) > 0) {
 		size_t hsent = 0, moved = 0;
-		uint8_t hdr[WS_MAX_HEADER];
-		size_t hlen = ws_frame_header(hdr, len == left,
-					      first ? WS_OP_BINARY : WS_OP_CONT,
-					      len, NULL);
 
 		if (!queue) {
 			ssize_t w = send(cfd, hdr, hlen, MSG_NOSIGNAL | MSG_MORE);
@@ -405,13 +410,11 @@ session_up_splice(struct session *s)
 			hsent = w > 0 ? (size_t)w : 0;
 			if (hsent == hlen) {
 				ssize_t m = splice_pipe_send(p, cfd, len,
-							     len < left);
+							     ws_cut_more(&c));
 				moved = m > 0 ? (size_t)m : 0;
 			}
 			metrics_add(&s->srv->metrics.spliced_bytes, moved);
 		}
-		left -= len;
-		first = false;
 		if (moved == len)
 			continue;
 		queue = true;
@@ -438,9 +441,9 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	size_t avail = evbuffer_get_length(in);
-	size_t send = avail, max_frame = s->cfg->limits.max_frame;
+	size_t send = avail;
 	bool text = s->route->frame_type == FRAME_TEXT;
-	bool first = true;
+	struct ws_cut c;
 
 	if (s->close_sent || s->client == NULL) {
 		evbuffer_drain(in, avail);
@@ -485,30 +488,15 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 	if (send == 0)
 		return;
 	session_up_count(s, send);
-	if (s->client_tls &&
-	    session_client_frames_packed(s, text ? WS_OP_TEXT : WS_OP_BINARY,
-					 in, send, max_frame))
-		send = 0;
-	while (!s->client_tls && send > 0) {
-		unsigned op = !first ? WS_OP_CONT
-				     : text ? WS_OP_TEXT : WS_OP_BINARY;
-		size_t done = session_client_frames_direct(s, op, in, send,
-							   max_frame);
-
-		if (done == 0)
-			break;
-		send -= done;
-		first = false;
-	}
-	while (send > 0) {
-		size_t n = send < max_frame ? send : max_frame;
-		send -= n;
-		session_client_frame(s, send == 0,
-				     first ? (text ? WS_OP_TEXT : WS_OP_BINARY)
-					   : WS_OP_CONT,
-				     in, n);
-		first = false;
-	}
+	ws_cut_init(&c, text ? WS_OP_TEXT : WS_OP_BINARY, send,
+		    s->cfg->limits.max_frame, true);
+	if (s->client_tls)
+		(void)session_client_frames_packed(s, &c, in);
+	else
+		while (ws_cut_more(&c) &&
+		       session_client_frames_direct(s, &c, in) > 0)
+			;
+	session_client_frames(s, &c, in);
 	session_client_flush(s);
 	session_up_pause_if_full(s);
 }

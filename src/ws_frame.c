@@ -520,6 +520,42 @@ ws_frame_header(uint8_t out[WS_MAX_HEADER], bool fin, uint8_t opcode,
 	return n;
 }
 
+/* Start cutting a message into frames; see ws_frame.h. */
+void
+ws_cut_init(struct ws_cut *c, uint8_t opcode, uint64_t n, uint64_t max,
+	    bool fin)
+{
+	c->left = n;
+	c->max = max > 0 ? max : 1;
+	c->opcode = opcode;
+	c->fin = fin;
+	c->done = false;
+}
+
+/* The next frame of the message; see ws_frame.h. */
+size_t
+ws_cut_next(struct ws_cut *c, uint8_t hdr[WS_MAX_HEADER], uint64_t *len)
+{
+	uint64_t n;
+
+	if (c->done)
+		return 0;
+	n = c->left < c->max ? c->left : c->max;
+	c->left -= n;
+	c->done = c->left == 0;
+	*len = n;
+	n = ws_frame_header(hdr, c->done && c->fin, c->opcode, n, NULL);
+	c->opcode = WS_OP_CONT;
+	return n;
+}
+
+/* True while frames remain. */
+bool
+ws_cut_more(const struct ws_cut *c)
+{
+	return !c->done;
+}
+
 /* True for codes a peer may send (RFC 6455 7.4.1, 7.4.2, IANA). */
 bool
 ws_close_code_is_valid(unsigned code)

@@ -152,6 +152,43 @@ unsigned ws_mask_copy(uint8_t *dst, const uint8_t *src, size_t n,
 size_t ws_frame_header(uint8_t out[WS_MAX_HEADER], bool fin, uint8_t opcode,
 		       uint64_t len, const uint8_t *mask);
 
+/*
+ * Cutting N payload bytes of a message into frames of at most MAX bytes
+ * (RFC 6455 5.4): the first frame has OPCODE (the message's, or
+ * WS_OP_CONT when the bytes continue a message), the others are
+ * continuations, and the last has FIN when the bytes end the message.
+ * No bytes make one empty frame.
+ * Every path that writes a message toward a browser cuts it with this, so
+ * they cannot disagree.  Usage:
+ *
+ *     struct ws_cut c;
+ *     uint8_t hdr[WS_MAX_HEADER];
+ *     size_t len, hlen;
+ *     ws_cut_init(&c, WS_OP_BINARY, n, max_frame, true);
+ *     while ((hlen = ws_cut_next(&c, hdr, &len)) > 0)
+ *             ... header HDR (HLEN bytes), then the next LEN payload bytes
+ */
+struct ws_cut {
+	uint64_t left;   /* payload bytes not yet in a frame */
+	uint64_t max;    /* largest frame payload (at least 1) */
+	uint8_t opcode;  /* of the next frame */
+	bool fin;        /* the last frame ends the message */
+	bool done;       /* the last frame was handed out */
+};
+
+/* Start cutting N bytes with OPCODE into frames of at most MAX (0 is taken
+   as 1) payload bytes; FIN: they end the message. */
+void ws_cut_init(struct ws_cut *c, uint8_t opcode, uint64_t n, uint64_t max,
+		 bool fin);
+
+/* Write the next frame's header into HDR and its payload length into *LEN;
+   returns the header length, or 0 when every frame was handed out. */
+size_t ws_cut_next(struct ws_cut *c, uint8_t hdr[WS_MAX_HEADER],
+		   uint64_t *len);
+
+/* True while frames remain (ws_cut_next would return a header). */
+bool ws_cut_more(const struct ws_cut *c);
+
 /* True for codes a peer may send: 1000-1003, 1007-1014, 3000-4999. */
 bool ws_close_code_is_valid(unsigned code);
 

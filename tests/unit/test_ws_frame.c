@@ -1575,6 +1575,56 @@ START_TEST(test_truncated_stream_is_prefix)
 }
 END_TEST
 
+/* Cut N bytes at MAX (FIN: they end the message) and check every frame. */
+static void
+check_cut(uint8_t op, uint64_t n, uint64_t max, bool fin)
+{
+	struct ws_cut c;
+	uint8_t hdr[WS_MAX_HEADER], want[WS_MAX_HEADER];
+	uint64_t len, total = 0, frames = 0;
+	size_t hlen;
+	uint64_t cap = max > 0 ? max : 1;
+
+	ws_cut_init(&c, op, n, max, fin);
+	while ((hlen = ws_cut_next(&c, hdr, &len)) > 0) {
+		bool last = total + len == n;
+
+		ck_assert(ws_cut_more(&c) == !last);
+		ck_assert_uint_le(len, cap);
+		if (!last)
+			ck_assert_uint_eq(len, cap); /* only the last is short */
+		ck_assert_uint_eq(hlen,
+				  ws_frame_header(want, last && fin,
+						  frames == 0 ? op : WS_OP_CONT,
+						  len, NULL));
+		ck_assert_int_eq(memcmp(hdr, want, hlen), 0);
+		total += len;
+		frames++;
+		ck_assert_uint_le(frames, n / cap + 1);
+	}
+	ck_assert(!ws_cut_more(&c));
+	ck_assert_uint_eq(total, n);
+	ck_assert_uint_eq(frames, n == 0 ? 1 : (n + cap - 1) / cap);
+	ck_assert_uint_eq(ws_cut_next(&c, hdr, &len), 0); /* stays done */
+}
+
+START_TEST(test_cut_messages)
+{
+	static const uint64_t ns[] = {0, 1, 125, 126, 1023, 1024, 1025, 65535,
+				      65536, 65537, 262144, 262145};
+	static const uint64_t maxes[] = {0, 1, 1024, 65536, 16777216};
+
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++)
+		for (size_t j = 0; j < sizeof(maxes) / sizeof(maxes[0]); j++) {
+			if (maxes[j] <= 1 && ns[i] > 2000)
+				continue; /* a frame per byte: slow, same rule */
+			check_cut(WS_OP_BINARY, ns[i], maxes[j], true);
+			check_cut(WS_OP_TEXT, ns[i], maxes[j], true);
+			check_cut(WS_OP_CONT, ns[i], maxes[j], false);
+		}
+}
+END_TEST
+
 static Suite *
 ws_frame_suite(void)
 {
@@ -1652,6 +1702,7 @@ ws_frame_suite(void)
 	tcase_add_test(tc, test_unmask_twice_restores);
 	tcase_add_test(tc, test_mask_copy_matches_bytewise);
 	tcase_add_test(tc, test_frame_header_lengths);
+	tcase_add_test(tc, test_cut_messages);
 	tcase_add_test(tc, test_roundtrip);
 	tcase_add_loop_test(tc, test_split_invariance_random_streams, 0, 12);
 	tcase_set_timeout(tc, 30);
