@@ -40,6 +40,36 @@ import threading
 import time
 import traceback
 
+# The names the test files import.  The parts of this file are moving to
+# their own modules; this list is what the facade keeps exporting.
+__all__ = [
+    # environment
+    "HERE", "REPO", "BIN", "WRAPPER", "HOST",
+    # timing
+    "SCALE", "T", "CLOCK_SLACK", "grace",
+    # TAP runner
+    "TestFailure", "Skip", "expect", "expect_eq", "at_cleanup", "once",
+    "diag", "run_tests",
+    # the gateway process
+    "SANITIZED", "RSS_SKIP", "asan_env", "raise_nofile", "free_port",
+    "wait_port", "make_config", "Gateway", "run_cli",
+    # TCP upstreams
+    "ConnRecord", "Upstream", "EchoUpstream", "SinkUpstream",
+    "SourceUpstream", "ResetUpstream", "SilentUpstream", "FloodUpstream",
+    "RefusedPort", "BlackholeUpstream", "SelectEchoUpstream",
+    "UnixEchoUpstream", "TlsEchoUpstream",
+    # raw WebSocket client, HTTP helpers
+    "GUID", "FIXED_KEY", "FIXED_ACCEPT", "OP_CONT", "OP_TEXT", "OP_BINARY",
+    "OP_CLOSE", "OP_PING", "OP_PONG", "NEVER_ON_WIRE", "ServerViolation",
+    "Frame", "Close", "accept_for", "mask_bytes", "build_frame",
+    "close_payload", "http_request", "HttpResponse", "parse_head",
+    "http_exchange", "RawWS",
+    # asyncio helpers
+    "need_websockets", "arun", "ws_uri", "pattern_bytes",
+    # TLS
+    "openssl_cmd", "TestCA", "tls_client_context", "s_client", "peer_serial",
+]
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.environ.get("WSGATE_SRCDIR") or os.path.dirname(os.path.dirname(HERE))
 BIN = os.environ.get("WSGATE_BIN") or os.path.join(REPO, "src", "wsgate")
