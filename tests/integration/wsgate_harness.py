@@ -28,7 +28,6 @@ import random
 import re
 import resource
 import selectors
-import shlex
 import shutil
 import signal
 import socket
@@ -39,6 +38,9 @@ import tempfile
 import threading
 import time
 import traceback
+
+from harness_env import BIN, HERE, HOST, REPO, WRAPPER
+
 
 # The names the test files import.  The parts of this file are moving to
 # their own modules; this list is what the facade keeps exporting.
@@ -70,13 +72,8 @@ __all__ = [
     "openssl_cmd", "TestCA", "tls_client_context", "s_client", "peer_serial",
 ]
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.environ.get("WSGATE_SRCDIR") or os.path.dirname(os.path.dirname(HERE))
-BIN = os.environ.get("WSGATE_BIN") or os.path.join(REPO, "src", "wsgate")
-WRAPPER = shlex.split(os.environ.get("WSGATE_WRAPPER", ""))
 # Timing slack factor: valgrind is ~20x slower, so give it room.
 SCALE = float(os.environ.get("WSGATE_TIME_SCALE") or (6 if WRAPPER else 1))
-HOST = "127.0.0.1"
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 FIXED_KEY = "dGhlIHNhbXBsZSBub25jZQ=="  # RFC 6455 1.3 sample key
 FIXED_ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455 1.3
