@@ -1,20 +1,27 @@
 """
 wsgate_harness.py - shared code for the wsgate integration tests (not a test).
 
-Starts the real daemon (WSGATE_BIN, default <repo>/src/wsgate; optional
-WSGATE_WRAPPER prefix such as "valgrind --error-exitcode=99 --leak-check=full")
-with a temporary config on 127.0.0.1 and an ephemeral port, and provides:
+A facade: it holds no code of its own and re-exports every public name of
+the parts, so a test file imports all it needs from here.  Each part owns
+one concern and imports only what it uses from the others (harness_env,
+then tap, then the rest; no cycles):
 
-  - a TAP runner with a watchdog (every test file ends by itself);
-  - real TCP upstreams: echo, sink, source, reset, refused port, silent
-    (never reads), flood, a listener whose backlog is full (connect timeout),
-    a selector-based echo for many connections, a unix-socket echo;
-  - a raw WebSocket client that writes exact bytes and parses server frames
-    byte-exactly (server frames must be unmasked, RSV 0, minimal lengths);
-  - an HTTP helper for handshake error responses;
-  - TLS: a throwaway CA that issues certificates with the openssl command
-    (TestCA), client contexts, `openssl s_client` runs, and a TLS echo
-    upstream (TlsEchoUpstream).
+  harness_env.py   REPO, BIN, WRAPPER (WSGATE_SRCDIR, WSGATE_BIN,
+                   WSGATE_WRAPPER) and HOST
+  tap.py           the TAP runner and its watchdog, expect/TestFailure/
+                   Skip/at_cleanup/once/diag, timing (SCALE, T, grace,
+                   CLOCK_SLACK)
+  gateway_proc.py  the real daemon with a temporary config on 127.0.0.1
+                   and an ephemeral port (Gateway, make_config, run_cli,
+                   ports, RLIMIT_NOFILE, RSS under ASan/valgrind)
+  upstreams.py     fake TCP upstreams: echo, sink, source, reset, silent,
+                   flood, unix-socket and TLS echo, refused port, full
+                   backlog, selector echo
+  ws_client.py     the raw WebSocket client (RawWS), frame and HTTP
+                   helpers, asyncio helpers for python-websockets
+  tls_helpers.py   a throwaway CA (TestCA), TLS client contexts,
+                   `openssl s_client` runs
+  fake_dns.py      a DNS responder (imported directly by test_dns.py)
 
 All traffic goes to 127.0.0.1 only.  Every socket operation has a timeout and
 every loop is bounded in count and time.
@@ -41,8 +48,8 @@ from tls_helpers import (TestCA, openssl_cmd, peer_serial, s_client,
                          tls_client_context)
 
 
-# The names the test files import.  The parts of this file are moving to
-# their own modules; this list is what the facade keeps exporting.
+# What the facade exports: every public name of the parts (the test files
+# import by name from here).
 __all__ = [
     # environment
     "HERE", "REPO", "BIN", "WRAPPER", "HOST",
