@@ -52,8 +52,6 @@ void config_error(struct config_loader *ld, int line, const char *key,
 	__attribute__((format(printf, 4, 5)));
 
 /* config_value.c */
-/* Port 1..65535, decimal digits only; 0 or -1. */
-int config_parse_port(const char *s, uint16_t *port);
 /* "on", "yes", "true", "1" / "off", "no", "false", "0"; 0 or -1. */
 int config_parse_bool(const char *s, bool *out);
 /* Store V into the WIDTH-byte unsigned field at P. */

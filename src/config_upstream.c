@@ -29,8 +29,7 @@ config_set_upstream(struct config_loader *ld, const char *v)
 {
 	struct config_route *r = &ld->c->routes[ld->route];
 	char q[80], host[256];
-	const char *port_s, *hp = v;
-	size_t hlen;
+	const char *hp = v;
 	bool tls = strncmp(v, "tls://", 6) == 0;
 
 	if (tls) {
@@ -67,60 +66,47 @@ config_set_upstream(struct config_loader *ld, const char *v)
 		if (r->unix_path == NULL)
 			goto oom;
 	} else {
-		if (hp[0] == '[') {
-			struct in6_addr a6;
-			const char *rb = strchr(hp, ']');
-			if (rb == NULL || rb[1] != ':')
-				goto bad;
-			hlen = (size_t)(rb - hp - 1);
-			if (hlen == 0 || hlen >= sizeof(host))
-				goto bad;
-			memcpy(host, hp + 1, hlen);
-			host[hlen] = '\0';
-			if (inet_pton(AF_INET6, host, &a6) != 1) {
+		struct netaddr_split sp;
+		struct sockaddr_storage ss;
+		if (netaddr_split_hostport(hp, strlen(hp), &sp) < 0 ||
+		    !sp.has_port || sp.host_len == 0 ||
+		    sp.host_len >= sizeof(host))
+			goto bad;
+		memcpy(host, sp.host, sp.host_len);
+		host[sp.host_len] = '\0';
+		if (sp.bracketed) {
+			if (netaddr_parse_ip_family(AF_INET6, sp.host,
+						    sp.host_len, &ss) < 0) {
 				config_error(ld, ld->line, "upstream",
 					     "bad IPv6 address %s",
 					     config_quote(host, q, sizeof(q)));
 				return -1;
 			}
-			port_s = rb + 2;
-		} else {
-			const char *colon = strrchr(hp, ':');
-			if (colon == NULL)
-				goto bad;
-			hlen = (size_t)(colon - hp);
-			if (hlen == 0 || hlen >= sizeof(host))
-				goto bad;
-			memcpy(host, hp, hlen);
-			host[hlen] = '\0';
-			if (strchr(host, ':') != NULL) {
+		} else if (strchr(host, ':') != NULL) {
+			config_error(ld, ld->line, "upstream",
+				     "put an IPv6 address in brackets, "
+				     "like [::1]:5900");
+			return -1;
+		} else if (config_looks_ipv4(host)) {
+			if (netaddr_parse_ip_family(AF_INET, sp.host,
+						    sp.host_len, &ss) < 0) {
 				config_error(ld, ld->line, "upstream",
-					     "put an IPv6 address in brackets, "
-					     "like [::1]:5900");
-				return -1;
-			}
-			if (config_looks_ipv4(host)) {
-				struct in_addr a4;
-				if (inet_pton(AF_INET, host, &a4) != 1) {
-					config_error(ld, ld->line, "upstream",
-						     "bad IPv4 address %s",
-						     config_quote(host, q,
-								  sizeof(q)));
-					return -1;
-				}
-			} else if (!config_is_hostname(host)) {
-				config_error(ld, ld->line, "upstream",
-					     "bad host name %s (letters, "
-					     "digits, '-', '_' and '.' only)",
+					     "bad IPv4 address %s",
 					     config_quote(host, q, sizeof(q)));
 				return -1;
 			}
-			port_s = colon + 1;
+		} else if (!config_is_hostname(host)) {
+			config_error(ld, ld->line, "upstream",
+				     "bad host name %s (letters, "
+				     "digits, '-', '_' and '.' only)",
+				     config_quote(host, q, sizeof(q)));
+			return -1;
 		}
-		if (config_parse_port(port_s, &r->port) < 0) {
+		if (netaddr_parse_port(sp.port, sp.port_len,
+				       NETADDR_PORT_NONZERO, &r->port) < 0) {
 			config_error(ld, ld->line, "upstream",
 				     "port must be 1-65535, got %s",
-				     config_quote(port_s, q, sizeof(q)));
+				     config_quote(sp.port, q, sizeof(q)));
 			return -1;
 		}
 		r->kind = UPSTREAM_TCP;

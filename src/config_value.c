@@ -83,25 +83,6 @@ config_parse_duration(const char *s, uint64_t *out_ms)
 	return config_duration(s, out_ms) == 0 ? 0 : -1;
 }
 
-/* Port 1..65535, decimal digits only; 0 or -1. */
-int
-config_parse_port(const char *s, uint16_t *port)
-{
-	unsigned long v = 0;
-
-	if (*s == '\0' || strlen(s) > 5)
-		return -1;
-	for (; *s != '\0'; s++) {
-		if (!isdigit((unsigned char)*s))
-			return -1;
-		v = v * 10 + (unsigned long)(*s - '0');
-	}
-	if (v < 1 || v > 65535)
-		return -1;
-	*port = (uint16_t)v;
-	return 0;
-}
-
 /* "on", "yes", "true", "1" / "off", "no", "false", "0"; 0 or -1. */
 int
 config_parse_bool(const char *s, bool *out)
@@ -122,56 +103,11 @@ config_parse_bool(const char *s, bool *out)
 	return -1;
 }
 
-/* Numeric listen address -> sockaddr; 0 or -1. */
+/* Numeric listen address -> sockaddr (netaddr's); 0 or -1. */
 int
 config_parse_listen(const char *s, struct sockaddr_storage *ss, socklen_t *len)
 {
-	char host[INET6_ADDRSTRLEN + 1];
-	const char *colon, *port_s;
-	uint16_t port;
-	size_t hlen;
-
-	if (s[0] == '[') {
-		const char *rb = strchr(s, ']');
-		if (rb == NULL || rb[1] != ':')
-			return -1;
-		hlen = (size_t)(rb - s - 1);
-		if (hlen == 0 || hlen >= sizeof(host))
-			return -1;
-		memcpy(host, s + 1, hlen);
-		host[hlen] = '\0';
-		port_s = rb + 2;
-		if (config_parse_port(port_s, &port) < 0)
-			return -1;
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-		memset(ss, 0, sizeof(*ss));
-		if (inet_pton(AF_INET6, host, &sin6->sin6_addr) != 1)
-			return -1;
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		*len = sizeof(*sin6);
-		return 0;
-	}
-	colon = strrchr(s, ':');
-	if (colon == NULL)
-		return -1;
-	hlen = (size_t)(colon - s);
-	if (hlen >= sizeof(host))
-		return -1;
-	memcpy(host, s, hlen);
-	host[hlen] = '\0';
-	if (config_parse_port(colon + 1, &port) < 0)
-		return -1;
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	memset(ss, 0, sizeof(*ss));
-	if (hlen == 0 || strcmp(host, "*") == 0)
-		sin->sin_addr.s_addr = htonl(INADDR_ANY);
-	else if (inet_pton(AF_INET, host, &sin->sin_addr) != 1)
-		return -1;
-	sin->sin_family = AF_INET;
-	sin->sin_port = htons(port);
-	*len = sizeof(*sin);
-	return 0;
+	return netaddr_parse_listen(s, ss, len);
 }
 
 /* Human form of a size for messages ("64k", "1000"). */
