@@ -25,69 +25,20 @@
 
 #include "ws_frame.h"
 
-/* Set every default, of the whole file and of a new route, in one place. */
-static void
-config_defaults(struct config *c, struct config_route *r)
+/*
+ * Set every default in one place: the table's (config_table.h), applied
+ * through each key's own parser, to the whole file (ROUTE false) or to the
+ * route just opened (ROUTE true).  A default that does not parse is our
+ * bug; it fails the load like a bad value would.
+ */
+void
+config_defaults(struct config_loader *ld, bool route)
 {
-	c->max_connections = 10000;
-	c->workers = 0; /* auto: one per core */
-	c->pin_workers = false; /* cpu_affinity = off */
-	c->has_admin = false; /* the admin listener is off */
-	c->log_level = LOG_INFO;
-	c->access_log = true;
-	c->splice = false; /* measured: docs/PERFORMANCE.md */
-
-	c->limits.handshake_timeout_ms = 10 * 1000;
-	c->limits.max_request_line = 4 * KIB;
-	c->limits.max_header_bytes = 8 * KIB;
-	c->limits.max_headers = 64;
-	c->limits.buffer_limit = 256 * KIB;
-	c->limits.max_message = 1 * MIB;
-	c->limits.max_frame = 64 * KIB;
-	c->limits.idle_timeout_ms = 0; /* off */
-	c->limits.ping_interval_ms = 30 * 1000;
-	c->limits.pong_timeout_ms = 20 * 1000;
-	c->limits.close_timeout_ms = 5 * 1000;
-	/* nginx's proxy_send_timeout and send_timeout: a browser that reads
-	   nothing for a minute, or an upstream that takes nothing, is gone */
-	c->limits.stall_timeout_ms = 60 * 1000;
-	c->limits.drain_timeout_ms = 10 * 1000;
-	c->limits.max_connections_per_ip = 0; /* off */
-	c->limits.new_connections_rate = 0;   /* off */
-	c->limits.new_connections_per_ms = 1000;
-	c->limits.new_connections_burst = 0;  /* the rate's count */
-
-	c->trusted_proxies = NULL;            /* nobody */
-	c->n_trusted_proxies = 0;
-	c->real_ip_header = REAL_IP_XFF;
-	c->origin_missing_deny = false;       /* non-browser clients */
-	/* c->origins: empty, any = false: every Origin is allowed while no
-	   list is set (a route with auth or a private upstream should set
-	   one; see README) */
-
-	c->tls.min_version = CONFIG_TLS_1_2;
-	c->tls.client_verify = CLIENT_VERIFY_OFF;
-	c->tls.session_tickets = true;
-
-	memset(r, 0, sizeof(*r));
-	r->kind = UPSTREAM_ECHO; /* overwritten: config_check requires upstream */
-	r->frame_type = FRAME_BINARY;
-	r->connect_timeout_ms = 10 * 1000;
-	r->abort_on_reset = false;
-	/* RFC 6455 7.4.1: 1011, the server hit an unexpected condition */
-	r->code_refused = WS_CLOSE_INTERNAL_ERROR;
-	r->code_unreachable = WS_CLOSE_INTERNAL_ERROR;
-	r->code_timeout = WS_CLOSE_INTERNAL_ERROR;
-	r->code_dns = WS_CLOSE_INTERNAL_ERROR;
-	r->code_reset = WS_CLOSE_INTERNAL_ERROR;
-	r->code_tls = WS_CLOSE_INTERNAL_ERROR;
-	r->upstream_verify = true; /* turning it off must be explicit */
-	r->auth_from = AUTH_FROM_QUERY | AUTH_FROM_COOKIE | AUTH_FROM_BEARER |
-		       AUTH_FROM_PROTOCOL;
-	r->auth_cookie = NULL;          /* "wsgate_token", set in config_check */
-	r->auth_protocol_prefix = NULL; /* "token.", set in config_check */
-	r->auth_failure_close = false;  /* 401/403 before the upgrade */
-	r->send_proxy = SEND_PROXY_OFF;
+	for (size_t i = 0; i < K_COUNT_ && !ld->failed; i++) {
+		const struct config_key *k = &config_keys[i];
+		if (k->def != NULL && (k->section == SEC_ROUTE) == route)
+			config_set(ld, (enum config_key_id)i, k->def);
+	}
 }
 
 /* Copy S into OUT for a message: printable ASCII, at most ~60 bytes. */
@@ -172,7 +123,7 @@ config_parse(const char *text, size_t len, const char *name, char *err,
 	/* Relative file names in the config are taken from its directory. */
 	if (strrchr(name, '/') != NULL)
 		ld.dir_len = (size_t)(strrchr(name, '/') - name) + 1;
-	config_defaults(c, &ld.route_defaults);
+	config_defaults(&ld, false);
 	ld.p = text;
 	ld.end = text + len;
 

@@ -1,9 +1,11 @@
 /*
  * config.h - the INI configuration: parsed with inih into struct config.
  *
- * Every value is copied (inih's strings live only during its callback) and
- * every default is set in one place, config_defaults().  Errors name the
- * file, the line, the key and the reason: "FILE:LINE: key: message".
+ * Every value is copied (inih's strings live only during its callback).
+ * Every key is one row of the table in config_table.h: its section, type,
+ * bounds, keywords, default, flags and description; config_defaults()
+ * applies the defaults from there.  Errors name the file, the line, the
+ * key and the reason: "FILE:LINE: key: message".
  *
  * File layout (see etc/wsgate.ini for the commented example):
  *

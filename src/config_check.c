@@ -112,7 +112,7 @@ config_check_route_tls(struct config_loader *ld, const struct config_route *r)
 			  &r->upstream_key, "upstream_key");
 }
 
-/* Access-control checks and string defaults of route R. */
+/* Access-control checks of route R. */
 static void
 config_check_access(struct config_loader *ld, struct config_route *r,
 		    const char *sec)
@@ -136,13 +136,6 @@ config_check_access(struct config_loader *ld, struct config_route *r,
 			     "set, but the route has no auth_tokens");
 		return;
 	}
-	if (r->auth_cookie == NULL &&
-	    (r->auth_cookie = strdup(CONFIG_DEFAULT_AUTH_COOKIE)) == NULL)
-		goto oom;
-	if (r->auth_protocol_prefix == NULL &&
-	    (r->auth_protocol_prefix =
-		     strdup(CONFIG_DEFAULT_AUTH_PROTOCOL_PREFIX)) == NULL)
-		goto oom;
 	if (r->auth_tokens != NULL && (r->auth_from & AUTH_FROM_PROTOCOL)) {
 		size_t pl = strlen(r->auth_protocol_prefix);
 		for (size_t i = 0; i < r->n_subprotocols; i++) {
@@ -157,9 +150,6 @@ config_check_access(struct config_loader *ld, struct config_route *r,
 			}
 		}
 	}
-	return;
-oom:
-	config_error(ld, r->line, sec, "out of memory");
 }
 
 /* Checks that need the whole file: required keys, cross-key limits. */

@@ -33,13 +33,11 @@ struct config_loader {
 	int gateway_line, limits_line, admin_line;
 	int seen[K_COUNT_];        /* line each key was set at, 0 = unset */
 	size_t routes_cap, listens_cap, sni_cap;
-	struct config_route route_defaults;
 };
 
-#define CONFIG_DEFAULT_AUTH_COOKIE "wsgate_token"
-#define CONFIG_DEFAULT_AUTH_PROTOCOL_PREFIX "token."
-
 /* config.c */
+/* Apply the table's defaults to the file (ROUTE false) or the new route. */
+void config_defaults(struct config_loader *ld, bool route);
 /* Copy S into OUT for a message: printable ASCII, at most ~60 bytes. */
 const char *
 config_clean(const char *s, char *out, size_t outlen, bool quoted);
@@ -78,6 +76,9 @@ int config_close_code(struct config_loader *ld, const struct config_key *k,
    names are taken from the config file's directory. */
 int config_set_file(struct config_loader *ld, const struct config_key *k,
 		    const char *v, struct config_value *dst);
+/* One of K's keywords -> its value in *OUT; else an error listing them. */
+int config_keyword(struct config_loader *ld, const struct config_key *k,
+		   const char *v, uint64_t *out);
 /* Copy text V of key K into the string at DST. */
 int config_set_string(struct config_loader *ld, const struct config_key *k,
 		      const char *v, char **dst);
@@ -110,6 +111,9 @@ int config_add_server_name(struct config_loader *ld, const char *name, int line)
 int config_set_upstream(struct config_loader *ld, const char *v);
 
 /* config_keys.c */
+/* Apply value V of key ID to the current section (or the whole file). */
+int config_set(struct config_loader *ld, enum config_key_id id,
+	       const char *v);
 /* inih callback: one key = value (SECTION is ignored: config_read.c). */
 int config_key_cb(void *user, const char *section, const char *name,
 		  const char *value);

@@ -15,8 +15,9 @@
 #include <strings.h>
 
 const struct config_key config_keys[K_COUNT_] = {
-#define CONFIG_KEY_ROW_(id, sec, name, type, field, min, max)                  \
-	[id] = {sec, name, type, field, min, max},
+#define CONFIG_KEY_ROW_(id, sec, name, type, field, min, max, words, def,     \
+			flags, doc)                                            \
+	[id] = {sec, name, type, field, min, max, words, def, flags, doc},
 	CONFIG_KEYS(CONFIG_KEY_ROW_)
 #undef CONFIG_KEY_ROW_
 };
@@ -36,7 +37,7 @@ config_key_base(struct config_loader *ld, enum config_section sec)
 }
 
 /* Apply one key = value of the current section. */
-static int
+int
 config_set(struct config_loader *ld, enum config_key_id id, const char *v)
 {
 	const struct config_key *k = &config_keys[id];
@@ -71,35 +72,6 @@ config_set(struct config_loader *ld, enum config_key_id id, const char *v)
 	case KT_SERVER_NAMES:
 		return config_split_list(ld, k->name, v,
 					 config_add_server_name);
-	case KT_TLS_VERSION:
-		if (strcmp(v, "1.2") == 0)
-			ld->c->tls.min_version = CONFIG_TLS_1_2;
-		else if (strcmp(v, "1.3") == 0)
-			ld->c->tls.min_version = CONFIG_TLS_1_3;
-		else {
-			config_error(ld, ld->line, k->name,
-				     "expected 1.2 or 1.3 (older versions are "
-				     "not offered), got %s",
-				     config_quote(v, q, sizeof(q)));
-			return -1;
-		}
-		return 0;
-	case KT_CLIENT_VERIFY:
-		if (strcmp(v, "off") == 0)
-			ld->c->tls.client_verify = CLIENT_VERIFY_OFF;
-		else if (strcmp(v, "optional") == 0)
-			ld->c->tls.client_verify = CLIENT_VERIFY_OPTIONAL;
-		else if (strcmp(v, "required") == 0)
-			ld->c->tls.client_verify = CLIENT_VERIFY_REQUIRED;
-		else {
-			config_error(ld, ld->line, k->name,
-				     "expected off, optional or required, got "
-				     "%s",
-				     config_quote(v, q, sizeof(q)));
-			return -1;
-		}
-		ld->c->tls.client_verify_line = ld->line;
-		return 0;
 	case KT_LISTEN:
 		return config_split_list(ld, k->name, v, config_add_listen);
 	case KT_SUBPROTOCOLS:
@@ -116,15 +88,6 @@ config_set(struct config_loader *ld, enum config_key_id id, const char *v)
 			return -1; /* "expected a whole number": or auto */
 		ld->c->workers = (unsigned)n;
 		return 0;
-	case KT_CPU_AFFINITY:
-		if (strcmp(v, "auto") == 0 || strcmp(v, "off") == 0) {
-			ld->c->pin_workers = strcmp(v, "auto") == 0;
-			return 0;
-		}
-		config_error(ld, ld->line, k->name,
-			     "expected auto or off, got %s",
-			     config_quote(v, q, sizeof(q)));
-		return -1;
 	case KT_ADMIN_LISTEN:
 		if (config_parse_listen(v, &ld->c->admin.addr,
 					&ld->c->admin.addr_len) < 0) {
@@ -178,59 +141,6 @@ config_set(struct config_loader *ld, enum config_key_id id, const char *v)
 			}
 		}
 		return 0;
-	case KT_REAL_IP_HEADER:
-		if (strcasecmp(v, "x-forwarded-for") == 0)
-			ld->c->real_ip_header = REAL_IP_XFF;
-		else if (strcasecmp(v, "forwarded") == 0)
-			ld->c->real_ip_header = REAL_IP_FORWARDED;
-		else {
-			config_error(ld, ld->line, k->name,
-				     "expected x-forwarded-for or forwarded, "
-				     "got %s",
-				     config_quote(v, q, sizeof(q)));
-			return -1;
-		}
-		return 0;
-	case KT_ORIGIN_MISSING:
-		if (strcmp(v, "allow") != 0 && strcmp(v, "deny") != 0) {
-			config_error(ld, ld->line, k->name,
-				     "expected allow or deny, got %s",
-				     config_quote(v, q, sizeof(q)));
-			return -1;
-		}
-		if (r != NULL) {
-			r->origin_missing_deny = strcmp(v, "deny") == 0;
-			r->origin_missing_set = true;
-		} else {
-			ld->c->origin_missing_deny = strcmp(v, "deny") == 0;
-		}
-		return 0;
-	case KT_AUTH_FAILURE:
-		if (strcmp(v, "http") == 0)
-			r->auth_failure_close = false;
-		else if (strcmp(v, "close") == 0)
-			r->auth_failure_close = true;
-		else {
-			config_error(ld, ld->line, k->name,
-				     "expected http or close, got %s",
-				     config_quote(v, q, sizeof(q)));
-			return -1;
-		}
-		return 0;
-	case KT_SEND_PROXY:
-		if (strcmp(v, "off") == 0)
-			r->send_proxy = SEND_PROXY_OFF;
-		else if (strcmp(v, "v1") == 0)
-			r->send_proxy = SEND_PROXY_V1;
-		else if (strcmp(v, "v2") == 0)
-			r->send_proxy = SEND_PROXY_V2;
-		else {
-			config_error(ld, ld->line, k->name,
-				     "expected off, v1 or v2, got %s",
-				     config_quote(v, q, sizeof(q)));
-			return -1;
-		}
-		return 0;
 	case KT_COUNT:
 	case KT_SIZE:
 	case KT_DURATION:
@@ -240,6 +150,14 @@ config_set(struct config_loader *ld, enum config_key_id id, const char *v)
 	case KT_CLOSE_CODE:
 		if (config_close_code(ld, k, v, &n) < 0)
 			return -1;
+		break;
+	case KT_KEYWORD:
+		if (config_keyword(ld, k, v, &n) < 0)
+			return -1;
+		if (id == K_TLS_CLIENT_VERIFY)
+			ld->c->tls.client_verify_line = ld->line;
+		else if (id == K_ORIGIN_MISSING)
+			r->origin_missing_set = true;
 		break;
 	case KT_BOOL:
 		if (config_parse_bool(v, &b) < 0) {
@@ -251,39 +169,6 @@ config_set(struct config_loader *ld, enum config_key_id id, const char *v)
 		}
 		n = b;
 		break;
-	case KT_LOG_LEVEL:
-		if (log_level_parse(v, &ld->c->log_level) < 0) {
-			config_error(ld, ld->line, k->name,
-				     "expected error, warn, info or debug, "
-				     "got %s",
-				     config_quote(v, q, sizeof(q)));
-			return -1;
-		}
-		return 0;
-	case KT_FRAME_TYPE:
-		if (strcmp(v, "binary") == 0)
-			r->frame_type = FRAME_BINARY;
-		else if (strcmp(v, "text") == 0)
-			r->frame_type = FRAME_TEXT;
-		else {
-			config_error(ld, ld->line, k->name,
-				     "expected binary or text, got %s",
-				     config_quote(v, q, sizeof(q)));
-			return -1;
-		}
-		return 0;
-	case KT_ON_RESET:
-		if (strcmp(v, "close") == 0)
-			r->abort_on_reset = false;
-		else if (strcmp(v, "abort") == 0)
-			r->abort_on_reset = true;
-		else {
-			config_error(ld, ld->line, k->name,
-				     "expected close or abort, got %s",
-				     config_quote(v, q, sizeof(q)));
-			return -1;
-		}
-		return 0;
 	}
 	if (k->width == sizeof(size_t) && n > SIZE_MAX) {
 		config_error(ld, ld->line, k->name, "%s is out of range",
@@ -292,23 +177,6 @@ config_set(struct config_loader *ld, enum config_key_id id, const char *v)
 	}
 	config_store(field, k->width, n);
 	return 0;
-}
-
-/* True for route keys that only apply to tls:// upstreams. */
-static bool
-config_key_is_tls_only(size_t id)
-{
-	switch (id) {
-	case K_CODE_TLS:
-	case K_UPSTREAM_CA:
-	case K_UPSTREAM_VERIFY:
-	case K_UPSTREAM_SNI:
-	case K_UPSTREAM_CERTIFICATE:
-	case K_UPSTREAM_KEY:
-		return true;
-	default:
-		return false;
-	}
 }
 
 /* inih callback: one key = value (SECTION is ignored, see the top). */
@@ -352,7 +220,7 @@ config_key_cb(void *user, const char *section, const char *name,
 		return 0;
 	}
 	ld->seen[i] = ld->line;
-	if (ld->section == SEC_ROUTE && config_key_is_tls_only(i)) {
+	if (config_keys[i].flags & KF_TLS_ONLY) {
 		struct config_route *r = &ld->c->routes[ld->route];
 		if (r->tls_key == NULL) {
 			r->tls_key = config_keys[i].name;

@@ -113,7 +113,8 @@ config_begin_route(struct config_loader *ld, const char *path)
 		ld->routes_cap = cap;
 	}
 	r = &c->routes[c->n_routes];
-	*r = ld->route_defaults;
+	memset(r, 0, sizeof(*r));
+	r->kind = UPSTREAM_ECHO; /* overwritten: config_check requires upstream */
 	r->line = ld->line;
 	r->path = strdup(path);
 	if (r->path == NULL) {
@@ -127,6 +128,7 @@ config_begin_route(struct config_loader *ld, const char *path)
 	}
 	ld->route = c->n_routes++;
 	ld->section = SEC_ROUTE;
+	config_defaults(ld, true);
 	for (size_t i = 0; i < K_COUNT_; i++)
 		if (config_keys[i].section == SEC_ROUTE)
 			ld->seen[i] = 0;

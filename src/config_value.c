@@ -399,6 +399,46 @@ config_set_file(struct config_loader *ld, const struct config_key *k,
 	return 0;
 }
 
+/* One of K's keywords -> its value; the one message for every keyword key:
+   "expected a, b or c[ note], got V". */
+int
+config_keyword(struct config_loader *ld, const struct config_key *k,
+	       const char *v, uint64_t *out)
+{
+	char list[256], q[80];
+	const char *note = NULL;
+	size_t n = 0, i = 0, o = 0;
+
+	for (const struct config_word *w = k->words; w->word != NULL; w++) {
+		if (w->value == CONFIG_WORD_NOTE) {
+			note = w->word;
+			continue;
+		}
+		if ((k->flags & KF_NOCASE) ? strcasecmp(v, w->word) == 0
+					   : strcmp(v, w->word) == 0) {
+			*out = w->value;
+			return 0;
+		}
+		n++;
+	}
+	list[0] = '\0';
+	for (const struct config_word *w = k->words; w->word != NULL; w++) {
+		int m;
+		if (w->value == CONFIG_WORD_NOTE)
+			continue;
+		m = snprintf(list + o, sizeof(list) - o, "%s%s",
+			     i == 0 ? "" : i + 1 == n ? " or " : ", ", w->word);
+		i++;
+		if (m < 0 || (size_t)m >= sizeof(list) - o)
+			break;
+		o += (size_t)m;
+	}
+	config_error(ld, ld->line, k->name, "expected %s%s%s, got %s", list,
+		     note != NULL ? " " : "", note != NULL ? note : "",
+		     config_quote(v, q, sizeof(q)));
+	return -1;
+}
+
 /* Copy text V of key K into the string at DST. */
 int
 config_set_string(struct config_loader *ld, const struct config_key *k,
