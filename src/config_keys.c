@@ -22,6 +22,30 @@ const struct config_key config_keys[K_COUNT_] = {
 #undef CONFIG_KEY_ROW_
 };
 
+/* Key I of the table, as config.h shows it. */
+int
+config_key_info(size_t i, struct config_key_info *out)
+{
+	static const char *const sections[] = {
+		[SEC_NONE] = "", [SEC_GATEWAY] = "gateway",
+		[SEC_LIMITS] = "limits", [SEC_ADMIN] = "admin",
+		[SEC_ROUTE] = "route PATH", [SEC_TLS] = "tls",
+		[SEC_TLS_NAMED] = "tls NAME",
+	};
+	const struct config_key *k;
+
+	if (i >= K_COUNT_)
+		return -1;
+	k = &config_keys[i];
+	out->section = sections[k->section];
+	out->name = k->name;
+	out->def = k->def;
+	out->doc = k->doc;
+	out->restart = (k->flags & KF_RESTART) != 0;
+	out->tls_only = (k->flags & KF_TLS_ONLY) != 0;
+	return 0;
+}
+
 /* The struct a key of section SEC stores into. */
 static void *
 config_key_base(struct config_loader *ld, enum config_section sec)
