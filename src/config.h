@@ -1,9 +1,11 @@
 /*
  * config.h - the INI configuration: parsed with inih into struct config.
  *
- * Every value is copied (inih's strings live only during its callback) and
- * every default is set in one place, config_defaults().  Errors name the
- * file, the line, the key and the reason: "FILE:LINE: key: message".
+ * Every value is copied (inih's strings live only during its callback).
+ * Every key is one row of the table in config_table.h: its section, type,
+ * bounds, keywords, default, flags and description; config_defaults()
+ * applies the defaults from there.  Errors name the file, the line, the
+ * key and the reason: "FILE:LINE: key: message".
  *
  * File layout (see etc/wsgate.ini for the commented example):
  *
@@ -284,6 +286,21 @@ const struct config_origins *config_route_origins(const struct config *c,
 /* True if R refuses requests without an Origin header. */
 bool config_route_origin_missing_deny(const struct config *c,
 				      const struct config_route *r);
+
+/* One key of the table (config_table.h), for documents, tests and tools. */
+struct config_key_info {
+	const char *section;  /* "gateway", "limits", "admin", "tls",
+				 "tls NAME" or "route PATH" */
+	const char *name;
+	const char *def;      /* the default as written in the file; NULL:
+				 unset (doc says what that means) */
+	const char *doc;      /* one line */
+	bool restart;         /* a reload does not apply it */
+	bool tls_only;        /* a route key for tls:// upstreams only */
+};
+
+/* Key I of the table into *OUT: 0, or -1 past the last key. */
+int config_key_info(size_t i, struct config_key_info *out);
 
 /* "64k", "1m", "1g", "123" (bytes, 1024-based units) -> *OUT; 0 or -1. */
 int config_parse_size(const char *s, uint64_t *out);

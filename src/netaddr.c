@@ -1,5 +1,7 @@
 /*
- * netaddr.c - IP literals, CIDR networks and network:port rules (PURE).
+ * netaddr.c - IP literals, ports, host:port and listen addresses, CIDR
+ * networks and network:port rules (PURE): every address and port parser of
+ * wsgate.
  */
 #include "netaddr.h"
 
@@ -25,9 +27,10 @@ netaddr_unmap(struct sockaddr_storage *ss)
 	memcpy(ss, &s4, sizeof(s4));
 }
 
-/* An IPv4 or IPv6 literal of LEN bytes. */
+/* An IP literal of FAMILY, LEN bytes, as written (not unmapped). */
 int
-netaddr_parse_ip(const char *s, size_t len, struct sockaddr_storage *out)
+netaddr_parse_ip_family(int family, const char *s, size_t len,
+			struct sockaddr_storage *out)
 {
 	char tmp[INET6_ADDRSTRLEN + 1];
 
@@ -36,40 +39,51 @@ netaddr_parse_ip(const char *s, size_t len, struct sockaddr_storage *out)
 	memcpy(tmp, s, len);
 	tmp[len] = '\0';
 	memset(out, 0, sizeof(*out));
-	if (memchr(tmp, ':', len) == NULL) {
+	if (family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)out;
 		sin->sin_family = AF_INET;
 		return inet_pton(AF_INET, tmp, &sin->sin_addr) == 1 ? 0 : -1;
 	}
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)out;
 	sin6->sin6_family = AF_INET6;
-	if (inet_pton(AF_INET6, tmp, &sin6->sin6_addr) != 1)
+	return inet_pton(AF_INET6, tmp, &sin6->sin6_addr) == 1 ? 0 : -1;
+}
+
+/* An IPv4 or IPv6 literal of LEN bytes. */
+int
+netaddr_parse_ip(const char *s, size_t len, struct sockaddr_storage *out)
+{
+	if (len == 0 || memchr(s, ':', len) == NULL)
+		return netaddr_parse_ip_family(AF_INET, s, len, out);
+	if (netaddr_parse_ip_family(AF_INET6, s, len, out) < 0)
 		return -1;
 	netaddr_unmap(out);
 	return 0;
 }
 
-/* Decimal port 0-65535 of LEN bytes. */
-static int
-netaddr_port_parse(const char *s, size_t len, uint16_t *out)
+/* Decimal port of LEN bytes, 0-65535 narrowed by FLAGS. */
+int
+netaddr_parse_port(const char *s, size_t len, unsigned flags, uint16_t *out)
 {
 	unsigned v = 0;
 
 	if (len == 0 || len > 5)
+		return -1;
+	if ((flags & NETADDR_PORT_CANONICAL) && len > 1 && s[0] == '0')
 		return -1;
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] < '0' || s[i] > '9')
 			return -1;
 		v = v * 10 + (unsigned)(s[i] - '0');
 	}
-	if (v > 65535)
+	if (v > 65535 || ((flags & NETADDR_PORT_NONZERO) && v == 0))
 		return -1;
 	*out = (uint16_t)v;
 	return 0;
 }
 
 /* Store PORT (host order) into SS. */
-static void
+void
 netaddr_set_port(struct sockaddr_storage *ss, uint16_t port)
 {
 	if (ss->ss_family == AF_INET)
@@ -78,40 +92,106 @@ netaddr_set_port(struct sockaddr_storage *ss, uint16_t port)
 		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
 }
 
+/* "[host]", "[host]:port", "host:port" (at the last colon) or "host". */
+int
+netaddr_split_hostport(const char *s, size_t len, struct netaddr_split *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (len > 0 && s[0] == '[') {
+		const char *rb = memchr(s, ']', len);
+		size_t after;
+		if (rb == NULL)
+			return -1;
+		after = len - (size_t)(rb - s) - 1;
+		if (after > 0 && rb[1] != ':')
+			return -1;
+		out->bracketed = true;
+		out->host = s + 1;
+		out->host_len = (size_t)(rb - s) - 1;
+		if (after > 0) {
+			out->has_port = true;
+			out->port = rb + 2;
+			out->port_len = after - 1;
+		}
+		return 0;
+	}
+	out->host = s;
+	out->host_len = len;
+	for (size_t i = len; i > 0; i--) {
+		if (s[i - 1] == ':') {
+			out->host_len = i - 1;
+			out->has_port = true;
+			out->port = s + i;
+			out->port_len = len - i;
+			break;
+		}
+	}
+	return 0;
+}
+
 /* "1.2.3.4", "1.2.3.4:80", "::1", "[::1]", "[::1]:80". */
 int
 netaddr_parse_hostport(const char *s, size_t len, struct sockaddr_storage *out)
 {
+	struct netaddr_split sp;
 	uint16_t port = 0;
 
-	if (len > 0 && s[0] == '[') {
-		const char *rb = memchr(s, ']', len);
-		size_t rest;
-		if (rb == NULL)
-			return -1;
-		rest = len - (size_t)(rb - s) - 1;
-		if (netaddr_parse_ip(s + 1, (size_t)(rb - s) - 1, out) < 0 ||
+	if (netaddr_split_hostport(s, len, &sp) < 0)
+		return -1;
+	if (sp.bracketed) {
+		if (netaddr_parse_ip(sp.host, sp.host_len, out) < 0 ||
 		    out->ss_family != AF_INET6)
 			return -1;
-		if (rest > 0 && (rb[1] != ':' ||
-				 netaddr_port_parse(rb + 2, rest - 1, &port) < 0))
+		if (sp.has_port &&
+		    netaddr_parse_port(sp.port, sp.port_len, 0, &port) < 0)
 			return -1;
 		netaddr_set_port(out, port);
 		return 0;
 	}
-	const char *colon = memchr(s, ':', len);
-	if (colon != NULL && memchr(colon + 1, ':', len - (size_t)(colon - s) - 1)
-			     == NULL) {
+	if (sp.has_port && memchr(sp.host, ':', sp.host_len) == NULL) {
 		/* exactly one colon: IPv4 with a port */
-		if (netaddr_parse_ip(s, (size_t)(colon - s), out) < 0 ||
+		if (netaddr_parse_ip(sp.host, sp.host_len, out) < 0 ||
 		    out->ss_family != AF_INET ||
-		    netaddr_port_parse(colon + 1, len - (size_t)(colon - s) - 1,
-				       &port) < 0)
+		    netaddr_parse_port(sp.port, sp.port_len, 0, &port) < 0)
 			return -1;
 		netaddr_set_port(out, port);
 		return 0;
 	}
 	return netaddr_parse_ip(s, len, out);
+}
+
+/* "127.0.0.1:8080", "[::1]:8080", ":8080" and "*:8080" (IPv4 any). */
+int
+netaddr_parse_listen(const char *s, struct sockaddr_storage *ss,
+		     socklen_t *len)
+{
+	struct netaddr_split sp;
+	uint16_t port;
+
+	if (netaddr_split_hostport(s, strlen(s), &sp) < 0 || !sp.has_port ||
+	    netaddr_parse_port(sp.port, sp.port_len, NETADDR_PORT_NONZERO,
+			       &port) < 0)
+		return -1;
+	if (sp.bracketed) {
+		if (netaddr_parse_ip_family(AF_INET6, sp.host, sp.host_len,
+					    ss) < 0)
+			return -1;
+		*len = sizeof(struct sockaddr_in6);
+	} else if (sp.host_len == 0 ||
+		   (sp.host_len == 1 && sp.host[0] == '*')) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+		memset(ss, 0, sizeof(*ss));
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_ANY);
+		*len = sizeof(*sin);
+	} else {
+		if (netaddr_parse_ip_family(AF_INET, sp.host, sp.host_len,
+					    ss) < 0)
+			return -1;
+		*len = sizeof(struct sockaddr_in);
+	}
+	netaddr_set_port(ss, port);
+	return 0;
 }
 
 /* The address bytes and family of SA (unmapped); 0 or -1. */
@@ -258,12 +338,12 @@ netaddr_parse_rule(const char *s, struct netaddr_rule *out)
 	}
 	dash = strchr(ports, '-');
 	if (dash == NULL) {
-		if (netaddr_port_parse(ports, strlen(ports), &out->port_lo) < 0)
+		if (netaddr_parse_port(ports, strlen(ports), 0, &out->port_lo) < 0)
 			return -1;
 		out->port_hi = out->port_lo;
-	} else if (netaddr_port_parse(ports, (size_t)(dash - ports),
+	} else if (netaddr_parse_port(ports, (size_t)(dash - ports), 0,
 				      &out->port_lo) < 0 ||
-		   netaddr_port_parse(dash + 1, strlen(dash + 1),
+		   netaddr_parse_port(dash + 1, strlen(dash + 1), 0,
 				      &out->port_hi) < 0) {
 		return -1;
 	}

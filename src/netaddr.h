@@ -40,6 +40,55 @@ void netaddr_unmap(struct sockaddr_storage *ss);
 int netaddr_parse_ip(const char *s, size_t len, struct sockaddr_storage *out);
 
 /*
+ * An IP literal of FAMILY (AF_INET or AF_INET6; LEN bytes at S, no
+ * brackets) into OUT with port 0, as written: ::ffff:a.b.c.d stays IPv6.
+ * 0 or -1.
+ */
+int netaddr_parse_ip_family(int family, const char *s, size_t len,
+			    struct sockaddr_storage *out);
+
+/* netaddr_parse_port flags. */
+#define NETADDR_PORT_NONZERO 0x1   /* refuse port 0 */
+#define NETADDR_PORT_CANONICAL 0x2 /* no leading zero ("0" itself is fine) */
+
+/*
+ * A decimal port (LEN bytes at S: 1-5 digits, nothing else) up to 65535,
+ * narrowed by FLAGS, into *OUT (host order).  0 or -1.
+ */
+int netaddr_parse_port(const char *s, size_t len, unsigned flags,
+		       uint16_t *out);
+
+/* Store PORT (host order) into SS if it is AF_INET or AF_INET6. */
+void netaddr_set_port(struct sockaddr_storage *ss, uint16_t port);
+
+/* The pieces of "host:port" (see netaddr_split_hostport); not copied. */
+struct netaddr_split {
+	const char *host;   /* without the brackets */
+	size_t host_len;
+	const char *port;   /* after the colon; only if has_port */
+	size_t port_len;
+	bool bracketed;     /* "[host]" */
+	bool has_port;      /* a colon followed the host */
+};
+
+/*
+ * Split LEN bytes at S into host and port, checking nothing else:
+ * "[host]" and "[host]:port" (-1 if anything but ":port" follows the
+ * ']', or there is no ']'), otherwise "host:port" at the LAST colon, or
+ * just "host".  The spans may be empty.  0 or -1.
+ */
+int netaddr_split_hostport(const char *s, size_t len,
+			   struct netaddr_split *out);
+
+/*
+ * A listen address (NUL-terminated): "127.0.0.1:8080", "[::1]:8080",
+ * ":8080" or "*:8080" (all IPv4); numeric only, port 1-65535, nothing
+ * unmapped.  SS and *LEN for bind(2).  0 or -1.
+ */
+int netaddr_parse_listen(const char *s, struct sockaddr_storage *ss,
+			 socklen_t *len);
+
+/*
  * An address as proxies write it in X-Forwarded-For and Forwarded:
  * "1.2.3.4", "1.2.3.4:80", "::1", "[::1]", "[::1]:80".  0 or -1.
  */

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "netaddr.h"
+
 enum {
 	PP_START,
 	PP_V1,
@@ -76,56 +78,6 @@ pp_fail(struct proxy_proto *p, enum proxy_proto_error e)
 	return PROXY_PROTO_ERROR;
 }
 
-/* A v1 port: 1-5 digits, no leading zero (except "0"), <= 65535. */
-static int
-pp_v1_port(const char *s, size_t n, uint16_t *out)
-{
-	unsigned v = 0;
-
-	if (n == 0 || n > 5 || (n > 1 && s[0] == '0'))
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (unsigned)(s[i] - '0');
-	}
-	if (v > 65535)
-		return -1;
-	*out = (uint16_t)v;
-	return 0;
-}
-
-/* A v1 address of FAMILY (S is N bytes) with PORT into SS. */
-static int
-pp_v1_addr(int family, const char *s, size_t n, struct sockaddr_storage *ss)
-{
-	char tmp[INET6_ADDRSTRLEN + 1];
-
-	if (n == 0 || n >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, s, n);
-	tmp[n] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-		sin->sin_family = AF_INET;
-		return inet_pton(AF_INET, tmp, &sin->sin_addr) == 1 ? 0 : -1;
-	}
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-	sin6->sin6_family = AF_INET6;
-	return inet_pton(AF_INET6, tmp, &sin6->sin6_addr) == 1 ? 0 : -1;
-}
-
-/* Set the port of SS (already AF_INET or AF_INET6). */
-static void
-pp_set_port(struct sockaddr_storage *ss, uint16_t port)
-{
-	if (ss->ss_family == AF_INET)
-		((struct sockaddr_in *)ss)->sin_port = htons(port);
-	else
-		((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-}
-
 /* spec 2.1: parse the whole v1 line in buf (CRLF included). */
 static enum proxy_proto_status
 pp_v1_parse(struct proxy_proto *p)
@@ -166,14 +118,18 @@ pp_v1_parse(struct proxy_proto *p)
 		family = AF_INET6;
 	else
 		return pp_fail(p, PROXY_ERR_V1_SYNTAX);
-	if (pp_v1_addr(family, f[1], flen[1], &p->result.src) < 0 ||
-	    pp_v1_addr(family, f[2], flen[2], &p->result.dst) < 0)
+	if (netaddr_parse_ip_family(family, f[1], flen[1], &p->result.src) <
+		    0 ||
+	    netaddr_parse_ip_family(family, f[2], flen[2], &p->result.dst) < 0)
 		return pp_fail(p, PROXY_ERR_V1_ADDRESS);
-	if (pp_v1_port(f[3], flen[3], &sport) < 0 ||
-	    pp_v1_port(f[4], flen[4], &dport) < 0)
+	/* spec 2.1: ports are 0-65535 without leading zeros */
+	if (netaddr_parse_port(f[3], flen[3], NETADDR_PORT_CANONICAL, &sport) <
+		    0 ||
+	    netaddr_parse_port(f[4], flen[4], NETADDR_PORT_CANONICAL, &dport) <
+		    0)
 		return pp_fail(p, PROXY_ERR_V1_PORT);
-	pp_set_port(&p->result.src, sport);
-	pp_set_port(&p->result.dst, dport);
+	netaddr_set_port(&p->result.src, sport);
+	netaddr_set_port(&p->result.dst, dport);
 	p->result.version = 1;
 	p->result.has_addr = true;
 	p->state = PP_DONE;

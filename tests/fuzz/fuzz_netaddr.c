@@ -1,7 +1,8 @@
 /*
  * fuzz_netaddr.c - libFuzzer target for the address parsers
- * (src/netaddr.c): IP literals, host:port as proxies write it, CIDR
- * networks and network:port rules.
+ * (src/netaddr.c): IP literals, ports, the host:port splitter, host:port
+ * as proxies write it, listen addresses, CIDR networks and network:port
+ * rules.
  *
  * Every parser runs on the input (as bytes where it takes a length, as a
  * string cut at the first NUL where it takes one).  What parses must
@@ -11,6 +12,9 @@
  * its own address and the last address of its range, and not the address
  * just outside; a rule allows its two end ports and not the ones beside
  * them; an IPv4-mapped IPv6 address matches exactly like its IPv4 form.
+ * The splitter's pieces lie inside the input; a port parsed with any
+ * flags reads back the same from its canonical digits; a listen address
+ * has a port.
  * abort() on any mismatch.
  */
 #include <arpa/inet.h>
@@ -182,6 +186,41 @@ check_rule(const struct netaddr_rule *r)
 		abort();
 }
 
+/* The host:port splitter, the port parser and the listen parser. */
+static void
+check_split_port_listen(const char *s, size_t size, const char *str)
+{
+	struct netaddr_split sp;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char digits[8];
+	uint16_t port, back;
+
+	if (netaddr_split_hostport(s, size, &sp) == 0) {
+		if (sp.host < s || sp.host + sp.host_len > s + size ||
+		    (sp.bracketed && sp.host != s + 1))
+			abort();
+		if (sp.has_port && sp.port + sp.port_len != s + size)
+			abort();
+	}
+	for (unsigned flags = 0; flags < 4; flags++) {
+		if (netaddr_parse_port(s, size, flags, &port) != 0)
+			continue;
+		if ((flags & NETADDR_PORT_NONZERO) && port == 0)
+			abort();
+		snprintf(digits, sizeof(digits), "%u", (unsigned)port);
+		if (netaddr_parse_port(digits, strlen(digits), flags, &back) !=
+			    0 ||
+		    back != port)
+			abort();
+	}
+	if (netaddr_parse_listen(str, &ss, &len) == 0 &&
+	    (netaddr_port((const struct sockaddr *)&ss) == 0 ||
+	     len != (ss.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+					     : sizeof(struct sockaddr_in6))))
+		abort();
+}
+
 /* libFuzzer entry point. */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -205,6 +244,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	memcpy(str, data, size);
 	str[size] = '\0';
+	check_split_port_listen(s, size, str);
 	if (netaddr_parse_net(str, &net) == 0)
 		check_net(&net);
 	if (netaddr_parse_rule(str, &rule) == 0)

@@ -151,6 +151,118 @@ START_TEST(test_hostport)
 }
 END_TEST
 
+/* S (whole string) splits into HOST and PORT (NULL: no port). */
+static void
+split_is(const char *s, bool bracketed, const char *host, const char *port)
+{
+	struct netaddr_split sp;
+
+	ck_assert_msg(netaddr_split_hostport(s, strlen(s), &sp) == 0, "%s", s);
+	ck_assert_msg(sp.bracketed == bracketed, "%s", s);
+	ck_assert_msg(sp.host_len == strlen(host) &&
+			      memcmp(sp.host, host, sp.host_len) == 0,
+		      "%s: host %.*s", s, (int)sp.host_len, sp.host);
+	ck_assert_msg(sp.has_port == (port != NULL), "%s", s);
+	if (port != NULL)
+		ck_assert_msg(sp.port_len == strlen(port) &&
+				      memcmp(sp.port, port, sp.port_len) == 0,
+			      "%s: port %.*s", s, (int)sp.port_len, sp.port);
+}
+
+START_TEST(test_split_hostport)
+{
+	struct netaddr_split sp;
+
+	split_is("1.2.3.4:80", false, "1.2.3.4", "80");
+	split_is("host.example:8080", false, "host.example", "8080");
+	split_is("a:b:c", false, "a:b", "c"); /* at the last colon */
+	split_is("host", false, "host", NULL);
+	split_is(":80", false, "", "80");
+	split_is("host:", false, "host", "");
+	split_is("[::1]:443", true, "::1", "443");
+	split_is("[::1]", true, "::1", NULL);
+	split_is("[]:80", true, "", "80");
+	split_is("[::1]:", true, "::1", "");
+	ck_assert_int_eq(netaddr_split_hostport("[::1", 4, &sp), -1);
+	ck_assert_int_eq(netaddr_split_hostport("[::1]80", 7, &sp), -1);
+	ck_assert_int_eq(netaddr_split_hostport("[::1]x:80", 9, &sp), -1);
+	/* LEN bounds the search: the ']' past it is not seen */
+	ck_assert_int_eq(netaddr_split_hostport("[::1]:80", 4, &sp), -1);
+}
+END_TEST
+
+START_TEST(test_parse_port)
+{
+	uint16_t p = 7;
+
+	ck_assert_int_eq(netaddr_parse_port("0", 1, 0, &p), 0);
+	ck_assert_int_eq(p, 0);
+	ck_assert_int_eq(netaddr_parse_port("65535", 5, 0, &p), 0);
+	ck_assert_int_eq(p, 65535);
+	ck_assert_int_eq(netaddr_parse_port("00080", 5, 0, &p), 0);
+	ck_assert_int_eq(p, 80);
+	ck_assert_int_eq(netaddr_parse_port("8080x", 4, 0, &p), 0); /* LEN */
+	ck_assert_int_eq(p, 8080);
+	ck_assert_int_eq(netaddr_parse_port("65536", 5, 0, &p), -1);
+	ck_assert_int_eq(netaddr_parse_port("000080", 6, 0, &p), -1);
+	ck_assert_int_eq(netaddr_parse_port("", 0, 0, &p), -1);
+	ck_assert_int_eq(netaddr_parse_port("+80", 3, 0, &p), -1);
+	ck_assert_int_eq(netaddr_parse_port("8 0", 3, 0, &p), -1);
+	/* NONZERO: config ports */
+	ck_assert_int_eq(netaddr_parse_port("0", 1, NETADDR_PORT_NONZERO, &p),
+			 -1);
+	ck_assert_int_eq(netaddr_parse_port("00", 2, NETADDR_PORT_NONZERO, &p),
+			 -1);
+	ck_assert_int_eq(netaddr_parse_port("1", 1, NETADDR_PORT_NONZERO, &p),
+			 0);
+	/* CANONICAL: PROXY v1 ports */
+	ck_assert_int_eq(
+		netaddr_parse_port("0", 1, NETADDR_PORT_CANONICAL, &p), 0);
+	ck_assert_int_eq(
+		netaddr_parse_port("080", 3, NETADDR_PORT_CANONICAL, &p), -1);
+	ck_assert_int_eq(
+		netaddr_parse_port("00", 2, NETADDR_PORT_CANONICAL, &p), -1);
+}
+END_TEST
+
+START_TEST(test_parse_ip_family_and_listen)
+{
+	struct sockaddr_storage a;
+	socklen_t len = 0;
+
+	/* as written: a mapped address stays IPv6 (netaddr_parse_ip unmaps) */
+	ck_assert_int_eq(netaddr_parse_ip_family(AF_INET6, "::ffff:1.2.3.4",
+						 14, &a),
+			 0);
+	ck_assert_int_eq(a.ss_family, AF_INET6);
+	ck_assert_int_eq(netaddr_parse_ip("::ffff:1.2.3.4", 14, &a), 0);
+	ck_assert_int_eq(a.ss_family, AF_INET);
+	ck_assert_int_eq(netaddr_parse_ip_family(AF_INET, "::1", 3, &a), -1);
+	ck_assert_int_eq(netaddr_parse_ip_family(AF_INET6, "1.2.3.4", 7, &a),
+			 -1);
+	ck_assert_int_eq(netaddr_parse_ip_family(AF_INET, "", 0, &a), -1);
+
+	ck_assert_int_eq(netaddr_parse_listen("127.0.0.1:8080", &a, &len), 0);
+	ck_assert_str_eq(fmt(&a), "127.0.0.1:8080");
+	ck_assert_int_eq(len, sizeof(struct sockaddr_in));
+	ck_assert_int_eq(netaddr_parse_listen("*:1", &a, &len), 0);
+	ck_assert_str_eq(fmt(&a), "0.0.0.0:1");
+	ck_assert_int_eq(netaddr_parse_listen(":1", &a, &len), 0);
+	ck_assert_str_eq(fmt(&a), "0.0.0.0:1");
+	ck_assert_int_eq(netaddr_parse_listen("[::ffff:1.2.3.4]:9", &a, &len),
+			 0);
+	ck_assert_int_eq(a.ss_family, AF_INET6);
+	ck_assert_int_eq(len, sizeof(struct sockaddr_in6));
+	ck_assert_int_eq(netaddr_parse_listen("127.0.0.1:0", &a, &len), -1);
+	ck_assert_int_eq(netaddr_parse_listen("127.0.0.1", &a, &len), -1);
+	ck_assert_int_eq(netaddr_parse_listen("[::1]", &a, &len), -1);
+	ck_assert_int_eq(netaddr_parse_listen("[1.2.3.4]:80", &a, &len), -1);
+	ck_assert_int_eq(netaddr_parse_listen("::1:80", &a, &len), -1);
+	ck_assert_int_eq(netaddr_parse_listen("localhost:80", &a, &len), -1);
+	ck_assert_int_eq(netaddr_parse_listen("**:80", &a, &len), -1);
+}
+END_TEST
+
 /* ---- Origin --------------------------------------------------------------- */
 
 /* S normalises to WANT (NULL: refused). */
@@ -573,6 +685,9 @@ access_suite(void)
 	tcase_add_test(tc, test_v4_mapped_is_v4);
 	tcase_add_test(tc, test_rules);
 	tcase_add_test(tc, test_hostport);
+	tcase_add_test(tc, test_split_hostport);
+	tcase_add_test(tc, test_parse_port);
+	tcase_add_test(tc, test_parse_ip_family_and_listen);
 	tcase_add_test(tc, test_origin_normalize);
 	tcase_add_test(tc, test_origin_lookalikes_differ);
 	tcase_add_test(tc, test_xff_walk);

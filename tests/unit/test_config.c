@@ -131,6 +131,152 @@ shipped_path(char *buf, size_t len)
 	snprintf(buf, len, "%s/etc/wsgate.ini", dir ? dir : ".");
 }
 
+/* The whole file REL under $WSGATE_SRCDIR, NUL-terminated; free it. */
+static char *
+read_src_file(const char *rel)
+{
+	const char *dir = getenv("WSGATE_SRCDIR");
+	char path[1024];
+	char *buf;
+	long n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir ? dir : ".", rel);
+	f = fopen(path, "r");
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	ck_assert_int_ge(n, 0);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	ck_assert_ptr_nonnull(buf);
+	ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = '\0';
+	fclose(f);
+	/* roff's "\-" is a plain '-' for this comparison */
+	for (char *r = buf, *w = buf;; r++) {
+		if (r[0] == '\\' && r[1] == '-')
+			r++;
+		*w++ = *r;
+		if (*r == '\0')
+			break;
+	}
+	return buf;
+}
+
+/* True if TEXT has a line "[#;]* *NAME = DEF" (DEF NULL: any value), DEF
+   followed by the end of the line or a blank. */
+static bool
+ini_names(const char *text, const char *name, const char *def)
+{
+	size_t nl = strlen(name), dl = def ? strlen(def) : 0;
+
+	for (const char *l = text; l != NULL && *l != '\0';
+	     l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+		const char *p = l + strspn(l, "#; \t");
+		if (strncmp(p, name, nl) != 0 || strncmp(p + nl, " = ", 3) != 0)
+			continue;
+		p += nl + 3;
+		if (def == NULL ||
+		    (strncmp(p, def, dl) == 0 && strchr(" \t\n", p[dl]) != NULL &&
+		     p[dl] != '\0'))
+			return true;
+	}
+	return false;
+}
+
+/* True if the man page TEXT has an entry ".BI NAME ..." and, if DEF is
+   set, one such entry says "Default" then ".BR DEF ." (DEF maybe quoted). */
+static bool
+man_names(const char *text, const char *name, const char *def)
+{
+	char head[128], want[160], wantq[160];
+
+	snprintf(head, sizeof(head), "\n.BI %s \"", name);
+	snprintf(want, sizeof(want), "Default\n.BR %s .\n", def ? def : "");
+	snprintf(wantq, sizeof(wantq), "Default\n.BR \"%s\" .\n",
+		 def ? def : "");
+	for (const char *e = strstr(text, head); e != NULL;
+	     e = strstr(e + 1, head)) {
+		const char *end = e + strlen(head), *x;
+		/* the entry ends at the next paragraph or section */
+		for (x = end; *x != '\0'; x++)
+			if (x[0] == '\n' && x[1] == '.' &&
+			    (strncmp(x + 1, ".TP", 3) == 0 ||
+			     strncmp(x + 1, ".SH", 3) == 0 ||
+			     strncmp(x + 1, ".SS", 3) == 0))
+				break;
+		if (def == NULL)
+			return true;
+		for (const char *d = end; d < x; d++)
+			if (strncmp(d, want, strlen(want)) == 0 ||
+			    strncmp(d, wantq, strlen(wantq)) == 0)
+				return true;
+	}
+	return false;
+}
+
+/* etc/wsgate.ini and docs/wsgate.ini.5 name every key of the table with
+   the default the code applies: the documents cannot drift from it. */
+START_TEST(test_documents_name_every_key)
+{
+	char *ini = read_src_file("etc/wsgate.ini");
+	char *man = read_src_file("docs/wsgate.ini.5");
+	struct config_key_info k;
+	char bad[4096];
+	size_t o = 0, n;
+
+	bad[0] = '\0';
+	for (n = 0; config_key_info(n, &k) == 0; n++) {
+		ck_assert_ptr_nonnull(k.name);
+		ck_assert_ptr_nonnull(k.doc);
+		ck_assert_ptr_nonnull(k.section);
+		if (!ini_names(ini, k.name, k.def) && o < sizeof(bad))
+			o += (size_t)snprintf(bad + o, sizeof(bad) - o,
+					      "\n  etc/wsgate.ini: [%s] %s = %s",
+					      k.section, k.name,
+					      k.def ? k.def : "...");
+		if (!man_names(man, k.name, k.def) && o < sizeof(bad))
+			o += (size_t)snprintf(bad + o, sizeof(bad) - o,
+					      "\n  wsgate.ini.5: [%s] %s, "
+					      "Default %s",
+					      k.section, k.name,
+					      k.def ? k.def : "(none)");
+	}
+	ck_assert_int_gt(n, 60);
+	ck_assert_msg(bad[0] == '\0', "documents disagree with the table:%s",
+		      bad);
+	free(ini);
+	free(man);
+}
+END_TEST
+
+/* The table's defaults are what a minimal file loads with. */
+START_TEST(test_table_defaults_apply)
+{
+	struct config_key_info k;
+	struct config *c;
+
+	ck_assert_int_eq(config_key_info(0, &k), 0);
+	ck_assert_str_eq(k.name, "listen");
+	ck_assert(k.restart);
+	ck_assert_ptr_null(k.def);
+	c = load(BASE);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(c->routes[0].auth_cookie, "wsgate_token");
+	ck_assert_str_eq(c->routes[0].auth_protocol_prefix, "token.");
+	ck_assert_uint_eq(c->routes[0].auth_from,
+			  AUTH_FROM_QUERY | AUTH_FROM_COOKIE |
+				  AUTH_FROM_BEARER | AUTH_FROM_PROTOCOL);
+	ck_assert_uint_eq(c->limits.new_connections_per_ms, 1000);
+	ck_assert_uint_eq(c->limits.stall_timeout_ms, 60000);
+	config_free(c);
+	for (size_t i = 0; config_key_info(i, &k) == 0; i++)
+		if (strcmp(k.name, "code_tls") == 0)
+			ck_assert(k.tls_only && !k.restart);
+}
+END_TEST
+
 /* Write LEN bytes of TEXT to a new temporary file; its name into PATH. */
 static void
 write_temp(char *path, size_t pathlen, const char *text, size_t len)
@@ -2004,6 +2150,8 @@ config_suite(void)
 	TCase *tc = tcase_create("config");
 
 	tcase_add_test(tc, test_shipped_file_loads);
+	tcase_add_test(tc, test_documents_name_every_key);
+	tcase_add_test(tc, test_table_defaults_apply);
 	tcase_add_test(tc, test_shipped_example_route_is_valid);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_every_key_set);
