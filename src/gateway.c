@@ -84,30 +84,39 @@ struct gateway {
 	unsigned done;             /* atomic: workers whose loop ended */
 };
 
-/* Count a connection; see gateway.h. */
-bool
-gateway_conn_begin(struct gateway *gw, unsigned worker, unsigned max)
+/* server_hooks.conn_begin: count a connection of WORKER against MAX,
+   over every worker. */
+static bool
+gateway_conn_begin(void *arg, unsigned worker, unsigned max)
 {
+	struct gateway *gw = arg;
 	unsigned n = __atomic_add_fetch(&gw->conns, 1, __ATOMIC_RELAXED);
 
 	__atomic_add_fetch(&gw->workers[worker].load, 1, __ATOMIC_RELAXED);
 	return n <= max;
 }
 
-/* Release a connection. */
-void
-gateway_conn_done(struct gateway *gw, unsigned worker)
+/* server_hooks.conn_done: release a connection. */
+static void
+gateway_conn_done(void *arg, unsigned worker)
 {
+	struct gateway *gw = arg;
+
 	__atomic_sub_fetch(&gw->conns, 1, __ATOMIC_RELAXED);
 	__atomic_sub_fetch(&gw->workers[worker].load, 1, __ATOMIC_RELAXED);
 }
 
-/* Hand a new connection to the worker holding the fewest; see gateway.h. */
-bool
-gateway_balance(struct gateway *gw, unsigned from, size_t listen,
-		evutil_socket_t fd, const struct sockaddr *addr,
-		socklen_t addr_len)
+/*
+ * server_hooks.hand_off: worker FROM accepted FD on its listen address
+ * number LISTEN; if another worker holds fewer connections, queue FD for
+ * the one holding the fewest (it starts the session from its own loop) and
+ * return true.  False: start the session here.
+ */
+static bool
+gateway_balance(void *arg, unsigned from, size_t listen, evutil_socket_t fd,
+		const struct sockaddr *addr, socklen_t addr_len)
 {
+	struct gateway *gw = arg;
 	struct worker *to = NULL;
 	struct handoff *h;
 	unsigned least;
@@ -502,6 +511,11 @@ struct gateway *
 gateway_new(struct config *cfg, const char *file)
 {
 	struct gateway *gw = calloc(1, sizeof(*gw));
+	struct server_hooks hooks = {
+		.conn_begin = gateway_conn_begin,
+		.conn_done = gateway_conn_done,
+		.hand_off = gateway_balance,
+	};
 
 	if (gw == NULL)
 		return NULL;
@@ -523,6 +537,7 @@ gateway_new(struct config *cfg, const char *file)
 	gw->workers = calloc(gw->n_workers, sizeof(*gw->workers));
 	if (gw->file == NULL || gw->base == NULL || gw->workers == NULL)
 		goto fail;
+	hooks.arg = gw;
 	gateway_plan_cpus(gw, cfg);
 	gw->sig_term = evsignal_new(gw->base, SIGTERM, gateway_signal_cb, gw);
 	gw->sig_int = evsignal_new(gw->base, SIGINT, gateway_signal_cb, gw);
@@ -543,7 +558,7 @@ gateway_new(struct config *cfg, const char *file)
 		w->base = event_base_new();
 		if (w->base == NULL)
 			goto fail;
-		w->srv = server_new(w->base, cfg, gw);
+		w->srv = server_new(w->base, cfg, &hooks);
 		if (w->srv != NULL) {
 			w->srv->worker = i;
 			w->srv->tls = gw->tls;

@@ -32,23 +32,6 @@ int gateway_run(struct gateway *gw);
 /* Free GW; NULL is fine.  Only after gateway_run returned. */
 void gateway_free(struct gateway *gw);
 
-/* Count a connection of worker WORKER against max_connections; false if
-   over it (the count is taken anyway, and released by gateway_conn_done). */
-bool gateway_conn_begin(struct gateway *gw, unsigned worker, unsigned max);
-
-/* Release a connection counted by gateway_conn_begin. */
-void gateway_conn_done(struct gateway *gw, unsigned worker);
-
-/*
- * Worker FROM accepted FD on its listen address number LISTEN: if another
- * worker holds fewer connections, queue FD for the one holding the fewest
- * (it starts the session from its own loop) and return true; FD is no
- * longer the caller's.  False: start the session here.
- */
-bool gateway_balance(struct gateway *gw, unsigned from, size_t listen,
-		     evutil_socket_t fd, const struct sockaddr *addr,
-		     socklen_t addr_len);
-
 /* True while shutting down. */
 bool gateway_is_draining(const struct gateway *gw);
 

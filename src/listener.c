@@ -1,5 +1,6 @@
 /*
- * listener.c - an accepting socket that hands connections to the server.
+ * listener.c - an accepting socket that hands connections to the callback
+ * it was given (the server's); it knows nothing of sessions or workers.
  *
  * When accept(2) fails for lack of descriptors or memory, the listener's
  * error callback would fire on every loop pass (the pending connection keeps
@@ -16,33 +17,30 @@
 #include <event2/listener.h>
 
 #include "config.h"
-#include "gateway.h"
 #include "log.h"
-#include "server.h"
-#include "session.h"
 
 /* How long accepting pauses after EMFILE/ENFILE/ENOBUFS/ENOMEM. */
 #define LISTENER_PAUSE_MS 250
 
 struct listener {
-	struct server *srv;
+	listener_accept_fn accept;
+	void *arg;
 	struct config_listen cl;   /* a copy; cl.text is owned */
-	size_t index;              /* in srv->cfg->listens */
+	size_t index;              /* in the config's listens */
 	struct evconnlistener *evl;
 	struct event *resume_ev;
 	const char *name;          /* cl.text */
 	unsigned long paused_count;
 };
 
-/* Start a session; see listener.h. */
-void
-listener_start(struct listener *l, evutil_socket_t fd,
-	       const struct sockaddr *addr, socklen_t addr_len)
+/* The listen address; see listener.h. */
+const struct config_listen *
+listener_config(const struct listener *l)
 {
-	session_start(l->srv, &l->cl, fd, addr, addr_len);
+	return &l->cl;
 }
 
-/* A new connection: here, or at a worker holding fewer. */
+/* A new connection: to the callback. */
 static void
 listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 		   struct sockaddr *addr, int len, void *arg)
@@ -50,11 +48,7 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 	struct listener *l = arg;
 
 	(void)evl;
-	if (l->srv->gw != NULL &&
-	    gateway_balance(l->srv->gw, l->srv->worker, l->index, fd, addr,
-			    (socklen_t)len))
-		return;
-	listener_start(l, fd, addr, (socklen_t)len);
+	l->accept(l->arg, l->index, &l->cl, fd, addr, (socklen_t)len);
 }
 
 /* Resume accepting after a pause. */
@@ -92,8 +86,9 @@ listener_error_cb(struct evconnlistener *evl, void *arg)
 
 /* Bind and listen; see listener.h. */
 struct listener *
-listener_new(struct server *srv, size_t index, const struct config_listen *cl,
-	     bool reuseport)
+listener_new(struct event_base *base, size_t index,
+	     const struct config_listen *cl, bool reuseport,
+	     listener_accept_fn accept, void *arg)
 {
 	struct listener *l = calloc(1, sizeof(*l));
 	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
@@ -101,7 +96,8 @@ listener_new(struct server *srv, size_t index, const struct config_listen *cl,
 
 	if (l == NULL)
 		return NULL;
-	l->srv = srv;
+	l->accept = accept;
+	l->arg = arg;
 	l->index = index;
 	l->cl = *cl; /* a copy: configs come and go with reloads */
 	l->cl.text = strdup(cl->text);
@@ -114,7 +110,7 @@ listener_new(struct server *srv, size_t index, const struct config_listen *cl,
 		flags |= LEV_OPT_BIND_IPV6ONLY;
 	if (reuseport)
 		flags |= LEV_OPT_REUSEABLE_PORT;
-	l->evl = evconnlistener_new_bind(srv->base, listener_accept_cb, l,
+	l->evl = evconnlistener_new_bind(base, listener_accept_cb, l,
 					 flags, 1024,
 					 (const struct sockaddr *)&cl->addr,
 					 (int)cl->addr_len);
@@ -126,7 +122,7 @@ listener_new(struct server *srv, size_t index, const struct config_listen *cl,
 		return NULL;
 	}
 	evconnlistener_set_error_cb(l->evl, listener_error_cb);
-	l->resume_ev = evtimer_new(srv->base, listener_resume_cb, l);
+	l->resume_ev = evtimer_new(base, listener_resume_cb, l);
 	if (l->resume_ev == NULL) {
 		listener_free(l);
 		return NULL;

@@ -11,21 +11,27 @@
 
 #include <event2/util.h>
 
-struct server;
 struct config_listen;
+struct event_base;
 struct listener;
 
-/* Bind and listen on CL, listen address number INDEX of SRV's config
-   (with SO_REUSEPORT when REUSEPORT); NULL on failure (logged).  A
-   connection it accepts may be handed to a less busy worker
-   (gateway_balance). */
-struct listener *listener_new(struct server *srv, size_t index,
-			      const struct config_listen *cl, bool reuseport);
+/* A connection accepted on listen address number INDEX (whose flags CL
+   gives); FD is now the callee's. */
+typedef void (*listener_accept_fn)(void *arg, size_t index,
+				   const struct config_listen *cl,
+				   evutil_socket_t fd,
+				   const struct sockaddr *addr,
+				   socklen_t addr_len);
 
-/* Start a session on L's server for FD, accepted on L's address (here or
-   by another worker's twin of L). */
-void listener_start(struct listener *l, evutil_socket_t fd,
-		    const struct sockaddr *addr, socklen_t addr_len);
+/* Bind and listen on CL, listen address number INDEX, on BASE (with
+   SO_REUSEPORT when REUSEPORT); every accepted connection goes to ACCEPT
+   with ARG.  NULL on failure (logged). */
+struct listener *listener_new(struct event_base *base, size_t index,
+			      const struct config_listen *cl, bool reuseport,
+			      listener_accept_fn accept, void *arg);
+
+/* The listen address L was made for (a copy of the config's). */
+const struct config_listen *listener_config(const struct listener *l);
 
 /* Close the socket and free L; NULL is fine. */
 void listener_free(struct listener *l);

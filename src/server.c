@@ -100,7 +100,8 @@ server_dns_new(struct server *srv)
 }
 
 struct server *
-server_new(struct event_base *base, struct config *cfg, struct gateway *gw)
+server_new(struct event_base *base, struct config *cfg,
+	   const struct server_hooks *hooks)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
 	struct timeval tv = {SERVER_SAMPLE_MS / 1000, 0};
@@ -109,7 +110,8 @@ server_new(struct event_base *base, struct config *cfg, struct gateway *gw)
 		return NULL;
 	splice_pipe_init(&srv->pipe);
 	srv->base = base;
-	srv->gw = gw;
+	if (hooks != NULL)
+		srv->hooks = *hooks;
 	srv->cfg = config_ref(cfg);
 	srv->sample_timer = event_new(base, -1, EV_PERSIST, server_sample_cb,
 				      srv);
@@ -129,6 +131,39 @@ server_new(struct event_base *base, struct config *cfg, struct gateway *gw)
 	return srv;
 }
 
+/* A listener accepted FD: here, or at a worker holding fewer. */
+static void
+server_accept_cb(void *arg, size_t index, const struct config_listen *cl,
+		 evutil_socket_t fd, const struct sockaddr *addr,
+		 socklen_t addr_len)
+{
+	struct server *srv = arg;
+
+	if (srv->hooks.hand_off != NULL &&
+	    srv->hooks.hand_off(srv->hooks.arg, srv->worker, index, fd, addr,
+				addr_len))
+		return;
+	session_start(srv, cl, fd, addr, addr_len);
+}
+
+/* Count a starting session; see server.h. */
+bool
+server_conn_begin(struct server *srv)
+{
+	if (srv->hooks.conn_begin != NULL)
+		return srv->hooks.conn_begin(srv->hooks.arg, srv->worker,
+					     srv->cfg->max_connections);
+	return srv->n_sessions <= srv->cfg->max_connections;
+}
+
+/* Release a counted session; see server.h. */
+void
+server_conn_done(struct server *srv)
+{
+	if (srv->hooks.conn_done != NULL)
+		srv->hooks.conn_done(srv->hooks.arg, srv->worker);
+}
+
 /* Bind every listen address. */
 int
 server_listen(struct server *srv, bool reuseport, bool log)
@@ -140,7 +175,8 @@ server_listen(struct server *srv, bool reuseport, bool log)
 		return -1;
 	for (size_t i = 0; i < cfg->n_listens; i++) {
 		srv->listeners[i] =
-			listener_new(srv, i, &cfg->listens[i], reuseport);
+			listener_new(srv->base, i, &cfg->listens[i], reuseport,
+				     server_accept_cb, srv);
 		if (srv->listeners[i] == NULL)
 			return -1;
 		srv->n_listeners++;
@@ -159,7 +195,8 @@ server_adopt(struct server *srv, size_t listen, evutil_socket_t fd,
 		evutil_closesocket(fd);
 		return;
 	}
-	listener_start(srv->listeners[listen], fd, addr, addr_len);
+	session_start(srv, listener_config(srv->listeners[listen]), fd, addr,
+		      addr_len);
 }
 
 /* Use a reloaded config for new sessions. */

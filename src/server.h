@@ -21,18 +21,37 @@
 #include "splice_pipe.h"
 
 struct evdns_base;
-struct gateway;
 struct ip_limit;
 struct listener;
 struct session;
 struct tls_state;
 struct token_file;
 
+/*
+ * What a server tells the process above it (the gateway), through
+ * callbacks the process gives it: a server never calls up by name.  Any
+ * of them may be NULL (unit tests; then max_connections counts this
+ * server's sessions alone).
+ */
+struct server_hooks {
+	/* A connection starts on WORKER: count it against MAX; false when it
+	   is over (it is counted anyway, and released by conn_done). */
+	bool (*conn_begin)(void *arg, unsigned worker, unsigned max);
+	/* A connection counted by conn_begin is gone. */
+	void (*conn_done)(void *arg, unsigned worker);
+	/* WORKER accepted FD on listen address LISTEN: true when another
+	   worker takes it (FD is no longer ours). */
+	bool (*hand_off)(void *arg, unsigned worker, size_t listen,
+			 evutil_socket_t fd, const struct sockaddr *addr,
+			 socklen_t addr_len);
+	void *arg;
+};
+
 struct server {
 	struct event_base *base;
 	struct evdns_base *dns;
-	struct gateway *gw;        /* process-wide state; NULL in tests */
-	unsigned worker;           /* this worker's index in gw */
+	struct server_hooks hooks; /* the process above; may be empty */
+	unsigned worker;           /* this worker's index */
 	struct config *cfg;        /* config for new sessions (a reference) */
 	struct listener **listeners;
 	size_t n_listeners;
@@ -58,10 +77,11 @@ struct server {
 	struct splice_pipe pipe;
 };
 
-/* A new server on BASE for CFG (a reference is taken) in gateway GW; NULL
-   on failure (logged). */
+/* A new server on BASE for CFG (a reference is taken), telling the
+   process above through HOOKS (copied; NULL: none); NULL on failure
+   (logged). */
 struct server *server_new(struct event_base *base, struct config *cfg,
-			  struct gateway *gw);
+			  const struct server_hooks *hooks);
 
 /* Bind every listen address of the config (SO_REUSEPORT when REUSEPORT,
    so that several workers share each address); log each when LOG.  0, or
@@ -89,6 +109,13 @@ void server_shutdown(struct server *srv);
 
 /* Called by a session when it is gone (after it unlinked itself). */
 void server_session_gone(struct server *srv);
+
+/* A session starts: count it against max_connections (every worker's,
+   through the hooks); false when it is over the limit. */
+bool server_conn_begin(struct server *srv);
+
+/* A session counted by server_conn_begin is gone. */
+void server_conn_done(struct server *srv);
 
 /* Free SRV, its listeners and any sessions left; NULL is fine. */
 void server_free(struct server *srv);

@@ -63,7 +63,6 @@
 
 #include "config.h"
 #include "frame_queue.h"
-#include "gateway.h"
 #include "http_upgrade.h"
 #include "ip_limit.h"
 #include "log.h"
@@ -259,7 +258,7 @@ session_free(struct session *s)
 		metrics_sub(&s->rm->open, 1);
 	metrics_sub(&s->srv->metrics.open, 1);
 	if (s->counted)
-		gateway_conn_done(s->srv->gw, s->srv->worker);
+		server_conn_done(s->srv);
 	config_unref(s->cfg);
 	free(s);
 }
@@ -607,14 +606,9 @@ session_start(struct server *srv, const struct config_listen *cl,
 	srv->n_sessions++;
 	srv->total_sessions++;
 	/* max_connections counts every worker's connections. */
-	if (srv->gw != NULL) {
-		s->counted = 1;
-		if (!gateway_conn_begin(srv->gw, srv->worker,
-					 cfg->max_connections))
-			s->over_limit = 1;
-	} else if (srv->n_sessions > cfg->max_connections) {
+	s->counted = 1;
+	if (!server_conn_begin(srv))
 		s->over_limit = 1;
-	}
 
 	bufferevent_setcb(s->client, session_client_read_cb,
 			  session_client_write_cb, session_client_event_cb, s);
