@@ -272,10 +272,11 @@ class Bench:
                            capture_output=True, timeout=30)
         return r.returncode == 0
 
-    def start_wsgate(self, cpu, workers, tls=False, splice=False):
+    def start_wsgate(self, cpu, workers, tls=False, splice=False,
+                     binary=None, name="wsgate"):
         port = free_port()
-        conf = os.path.join(self.dir, "wsgate%s%s.ini" % (
-            "-tls" if tls else "", "-splice" if splice else ""))
+        conf = os.path.join(self.dir, "%s%s%s.ini" % (
+            name, "-tls" if tls else "", "-splice" if splice else ""))
         lines = ["[gateway]", "listen = 127.0.0.1:%d%s" % (
                      port, " tls" if tls else ""),
                  "max_connections = 19000", "access_log = off",
@@ -295,7 +296,8 @@ class Bench:
                       "upstream = 127.0.0.1:%d" % self.up[kind], ""]
         with open(conf, "w") as f:
             f.write("\n".join(lines))
-        p = self.procs.start("wsgate", [self.wsgate, "-c", conf], cpu=cpu,
+        p = self.procs.start(name, [binary or self.wsgate, "-c", conf],
+                             cpu=cpu,
                              stderr=open(conf + ".log", "w"))
         wait_port(port)
         urls = {k: "%s://127.0.0.1:%d/%s" % ("wss" if tls else "ws", port, k)
@@ -480,8 +482,10 @@ class Bench:
         if target.startswith("wsgate"):
             # pinned: workers = 1 said explicitly (issue 4: one worker on
             # the one CPU)
-            p, urls = self.start_wsgate(relay_cpu, workers, tls=tls,
-                                        splice=target == "wsgate-splice")
+            p, urls = self.start_wsgate(
+                relay_cpu, workers, tls=tls, splice=target == "wsgate-splice",
+                binary=self.args.baseline if target == "wsgate-base" else None,
+                name=target)
             return [p], p.pid, urls
         if target.startswith("haproxy"):
             p, urls = self.start_haproxy(
@@ -539,10 +543,11 @@ class Bench:
             results = self.rounds(started, WORKLOADS, load_cpu)
             if not self.args.skip_hold:
                 # one target at a time, the others stopped: RSS and fds
-                for t in ("wsgate", "haproxy", "haproxy-64k"):
+                held = ("wsgate", "wsgate-base", "haproxy", "haproxy-64k")
+                for t in held:
                     for p in started.get(t, ([],))[0]:
                         self.procs.stop(p)
-                for t in ("wsgate", "haproxy", "haproxy-64k"):
+                for t in held:
                     if t not in started:
                         continue
                     procs, pid, urls = self.start_target(
@@ -843,7 +848,12 @@ def main():
                     help="a subset of " + ",".join(TARGETS))
     ap.add_argument("--wsgate", default=None,
                     help="the wsgate binary (default BUILD/src/wsgate)")
+    ap.add_argument("--baseline", default=None,
+                    help="another wsgate binary, run beside it as target "
+                    "wsgate-base (a before/after comparison in one run)")
     args = ap.parse_args()
+    if args.baseline:
+        TARGETS.insert(TARGETS.index("wsgate") + 1, "wsgate-base")
 
     bad = [t for t in args.targets.split(",") if t not in TARGETS]
     if bad:
