@@ -2,11 +2,10 @@
  * session_handshake.c - from the accepted socket to an open WebSocket: the
  * PROXY header, the HTTP upgrade request, the TLS client certificate,
  * admission (routes, origins, tokens, per-IP limits), the 101 or an HTTP
- * error, and the start of the upstream connection.
+ * error; then session_up_start (session_upstream.c) connects the upstream.
  */
 #include "session_int.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +26,6 @@
 
 static void session_reject(struct session *s, int status, const char *body);
 static const char * session_pick_protocol(const struct session *s);
-static void session_send_proxy_header(struct session *s);
 static const char * session_client_cert_refusal(const struct session *s);
 static bool session_admit(struct session *s, struct access_verdict *v);
 static void session_handshake_done(struct session *s);
@@ -87,23 +85,6 @@ session_set_client(struct session *s)
 			       sizeof(via));
 		s->via = strdup(via); /* NULL: the log leaves it out */
 	}
-}
-
-/* Queue the PROXY header for the upstream ahead of any client data. */
-static void
-session_send_proxy_header(struct session *s)
-{
-	uint8_t buf[PROXY_PROTO_BUILD_MAX];
-	const struct sockaddr *src = (const struct sockaddr *)&s->addrs->client;
-	const struct sockaddr *dst = (const struct sockaddr *)&s->addrs->local;
-	int n;
-
-	if (s->route->send_proxy == SEND_PROXY_V1)
-		n = proxy_proto_build_v1((char *)buf, sizeof(buf), src, dst);
-	else
-		n = proxy_proto_build_v2(buf, sizeof(buf), src, dst);
-	if (n > 0)
-		bufferevent_write(s->up, buf, (size_t)n);
 }
 
 /* The route's client-certificate requirement (client_subject,
@@ -282,48 +263,8 @@ session_handshake_done(struct session *s)
 		session_fail(s, "gateway", WS_CLOSE_POLICY, verdict.reason);
 		return;
 	}
-	if (!s->is_echo) {
-		s->up = bufferevent_socket_new(s->srv->base, -1,
-					       BEV_OPT_CLOSE_ON_FREE);
-		if (s->up == NULL) {
-			session_up_failed(s, UPSTREAM_UNREACHABLE, ENOMEM);
-			return;
-		}
-		bufferevent_setcb(s->up, session_up_read_cb, session_up_write_cb,
-				  session_up_event_cb, s);
-		bufferevent_set_max_single_read(s->up, MAX_SINGLE_READ);
-		if (s->route->send_proxy != SEND_PROXY_OFF)
-			session_send_proxy_header(s);
-		bufferevent_set_max_single_write(s->up, MAX_SINGLE_WRITE);
-		s->up_state = UP_CONNECTING;
-		s->connect_start = session_wall_us();
-		s->connect_timer = evtimer_new(s->srv->base,
-					       session_connect_timer_cb, s);
-		if (s->connect_timer == NULL) {
-			session_up_failed(s, UPSTREAM_UNREACHABLE, ENOMEM);
-			return;
-		}
-		session_arm(s->connect_timer, s->route->connect_timeout_ms);
-		if (verdict.has_target) {
-			struct upstream_target t = {
-				.host = verdict.host,
-				.port = verdict.port,
-				.allow = s->route->target_allow,
-				.n_allow = s->route->n_target_allow,
-			};
-			s->conn = upstream_connect_to(s->srv->base,
-						      s->srv->dns, &t, s->up,
-						      session_up_failed_cb, s);
-		} else {
-			s->conn = upstream_connect(s->srv->base, s->srv->dns,
-						   s->route, s->up,
-						   session_up_failed_cb, s);
-		}
-		if (s->conn == NULL) {
-			session_up_failed(s, UPSTREAM_UNREACHABLE, ENOMEM);
-			return;
-		}
-	}
+	if (!s->is_echo && !session_up_start(s, &verdict))
+		return;
 	free(s->addrs); /* the PROXY header, if any, is queued */
 	s->addrs = NULL;
 	/* Frames the client sent right behind its request. */

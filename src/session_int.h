@@ -229,6 +229,7 @@ void session_up_stalled(struct session *s);
 void session_idle_cb(evutil_socket_t fd, short what, void *arg);
 
 /* session_upstream.c */
+bool session_up_start(struct session *s, const struct access_verdict *v);
 void session_up_failed(struct session *s, enum upstream_failure f, int err);
 void session_up_failed_cb(enum upstream_failure f, int err, void *arg);
 void session_connect_timer_cb(evutil_socket_t fd, short what, void *arg);

@@ -1,7 +1,9 @@
 /*
- * session_upstream.c - the upstream side's events: connected, TLS on top,
- * failures before and after connecting, EOF and resets, and the write
- * callback that resumes the client.
+ * session_upstream.c - the upstream side: starting the connection (its
+ * bufferevent, the PROXY header, the connect timer; upstream.c resolves
+ * and connects), its events (connected, TLS on top, failures before and
+ * after connecting, EOF and resets), and the write callback that resumes
+ * the client.
  */
 #include "session_int.h"
 
@@ -16,14 +18,82 @@
 
 #include <openssl/ssl.h>
 
+#include "access_check.h"
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "proxy_proto.h"
 #include "server.h"
 #include "tls.h"
 
 static void session_up_start_tls(struct session *s);
 static void session_up_tls_failed(struct session *s, struct bufferevent *bev, int err);
+
+/* Queue the PROXY header for the upstream ahead of any client data. */
+static void
+session_send_proxy_header(struct session *s)
+{
+	uint8_t buf[PROXY_PROTO_BUILD_MAX];
+	const struct sockaddr *src = (const struct sockaddr *)&s->addrs->client;
+	const struct sockaddr *dst = (const struct sockaddr *)&s->addrs->local;
+	int n;
+
+	if (s->route->send_proxy == SEND_PROXY_V1)
+		n = proxy_proto_build_v1((char *)buf, sizeof(buf), src, dst);
+	else
+		n = proxy_proto_build_v2(buf, sizeof(buf), src, dst);
+	if (n > 0)
+		bufferevent_write(s->up, buf, (size_t)n);
+}
+
+/* Start connecting S's upstream (the route's, or the token file's target
+   in V): its bufferevent, the PROXY header, the connect timer.  False when
+   that failed (the session is closing). */
+bool
+session_up_start(struct session *s, const struct access_verdict *v)
+{
+	s->up = bufferevent_socket_new(s->srv->base, -1,
+				       BEV_OPT_CLOSE_ON_FREE);
+	if (s->up == NULL) {
+		session_up_failed(s, UPSTREAM_UNREACHABLE, ENOMEM);
+		return false;
+	}
+	bufferevent_setcb(s->up, session_up_read_cb, session_up_write_cb,
+			  session_up_event_cb, s);
+	bufferevent_set_max_single_read(s->up, MAX_SINGLE_READ);
+	if (s->route->send_proxy != SEND_PROXY_OFF)
+		session_send_proxy_header(s);
+	bufferevent_set_max_single_write(s->up, MAX_SINGLE_WRITE);
+	s->up_state = UP_CONNECTING;
+	s->connect_start = session_wall_us();
+	s->connect_timer = evtimer_new(s->srv->base,
+				       session_connect_timer_cb, s);
+	if (s->connect_timer == NULL) {
+		session_up_failed(s, UPSTREAM_UNREACHABLE, ENOMEM);
+		return false;
+	}
+	session_arm(s->connect_timer, s->route->connect_timeout_ms);
+	if (v->has_target) {
+		struct upstream_target t = {
+			.host = v->host,
+			.port = v->port,
+			.allow = s->route->target_allow,
+			.n_allow = s->route->n_target_allow,
+		};
+		s->conn = upstream_connect_to(s->srv->base,
+					      s->srv->dns, &t, s->up,
+					      session_up_failed_cb, s);
+	} else {
+		s->conn = upstream_connect(s->srv->base, s->srv->dns,
+					   s->route, s->up,
+					   session_up_failed_cb, s);
+	}
+	if (s->conn == NULL) {
+		session_up_failed(s, UPSTREAM_UNREACHABLE, ENOMEM);
+		return false;
+	}
+	return true;
+}
 
 /* The upstream could not be reached: Close with the route's code. */
 void
