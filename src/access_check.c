@@ -22,7 +22,6 @@
 #include "http_upgrade.h"
 #include "log.h"
 #include "netaddr.h"
-#include "server.h"
 #include "token_file.h"
 
 /* Header fields of one name looked at, at most. */
@@ -285,13 +284,10 @@ access_check_target(const struct config_route *r,
 
 /* Decide on one request; see access_check.h. */
 void
-access_check_request(struct server *srv, const struct config_route *r,
+access_check_request(const struct config *cfg, const struct config_route *r,
+		     struct token_file *auth, struct token_file *targets,
 		     const struct http_upgrade *req, struct access_verdict *v)
 {
-	const struct config *cfg = srv->cfg;
-	size_t idx = (size_t)(r - cfg->routes);
-	struct token_file *auth = srv->auth_files[idx];
-	struct token_file *targets = srv->target_files[idx];
 
 	memset(v, 0, sizeof(*v));
 	if (!access_check_origin(cfg, r, req, v))

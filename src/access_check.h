@@ -4,7 +4,7 @@
  * Origin and token let it in, and where a token-file route sends it.
  *
  * Glue between the pure rules (access.c, netaddr.c), the request
- * (http_upgrade.c) and the server's token files.  No token ever leaves
+ * (http_upgrade.c) and the worker's token files.  No token ever leaves
  * this module except as the yes/no of a check.
  */
 #ifndef WSGATE_ACCESS_CHECK_H
@@ -17,7 +17,7 @@
 struct config;
 struct config_route;
 struct http_upgrade;
-struct server;
+struct token_file;
 
 /* The outcome for one request. */
 struct access_verdict {
@@ -41,11 +41,15 @@ bool access_check_client(const struct config *cfg,
 			 struct sockaddr_storage *client);
 
 /*
- * Decide on REQ for route R (of SRV's config) from CLIENT: Origin, then
- * the route's token (auth_tokens), then a token-file target and
- * target_allow for a literal address.  Fills V.
+ * Decide on REQ for route R of CFG from CLIENT: Origin, then the route's
+ * token (AUTH, its auth_tokens file, NULL when it has none), then a
+ * token-file target (TARGETS, NULL unless it is a token-file route) and
+ * target_allow for a literal address.  A file the route names but that is
+ * NULL (not loaded at a reload) refuses.  Fills V.
  */
-void access_check_request(struct server *srv, const struct config_route *r,
+void access_check_request(const struct config *cfg,
+			  const struct config_route *r, struct token_file *auth,
+			  struct token_file *targets,
 			  const struct http_upgrade *req,
 			  struct access_verdict *v);
 

@@ -511,10 +511,12 @@ struct gateway *
 gateway_new(struct config *cfg, const char *file)
 {
 	struct gateway *gw = calloc(1, sizeof(*gw));
-	struct server_hooks hooks = {
-		.conn_begin = gateway_conn_begin,
-		.conn_done = gateway_conn_done,
-		.hand_off = gateway_balance,
+	struct server_params params = {
+		.hooks = {
+			.conn_begin = gateway_conn_begin,
+			.conn_done = gateway_conn_done,
+			.hand_off = gateway_balance,
+		},
 	};
 
 	if (gw == NULL)
@@ -537,7 +539,9 @@ gateway_new(struct config *cfg, const char *file)
 	gw->workers = calloc(gw->n_workers, sizeof(*gw->workers));
 	if (gw->file == NULL || gw->base == NULL || gw->workers == NULL)
 		goto fail;
-	hooks.arg = gw;
+	params.hooks.arg = gw;
+	params.tls = gw->tls;
+	params.ip_limit = gw->ip_limit;
 	gateway_plan_cpus(gw, cfg);
 	gw->sig_term = evsignal_new(gw->base, SIGTERM, gateway_signal_cb, gw);
 	gw->sig_int = evsignal_new(gw->base, SIGINT, gateway_signal_cb, gw);
@@ -558,12 +562,8 @@ gateway_new(struct config *cfg, const char *file)
 		w->base = event_base_new();
 		if (w->base == NULL)
 			goto fail;
-		w->srv = server_new(w->base, cfg, &hooks);
-		if (w->srv != NULL) {
-			w->srv->worker = i;
-			w->srv->tls = gw->tls;
-			w->srv->ip_limit = gw->ip_limit;
-		}
+		params.worker = i;
+		w->srv = server_new(w->base, cfg, &params);
 		w->cmd_ev = event_new(w->base, -1, 0, gateway_worker_cmd_cb, w);
 		if (w->srv == NULL || w->cmd_ev == NULL ||
 		    server_listen(w->srv, gw->n_workers > 1, i == 0) < 0)

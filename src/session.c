@@ -68,9 +68,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy_proto.h"
-#include "server.h"
 #include "tls.h"
 #include "tls_io.h"
+#include "worker_ctx.h"
 
 static uint64_t session_us(struct timeval tv);
 static void session_replace_reason(struct session *s, const char *reason);
@@ -78,7 +78,33 @@ static void session_log(struct session *s);
 static void session_free_cb(evutil_socket_t fd, short what, void *arg);
 static void session_client_read_cb(struct bufferevent *bev, void *arg);
 
-/* The next session in the server's list. */
+/* Put S at the head of L. */
+void
+session_list_add(struct session_list *l, struct session *s)
+{
+	s->prev = NULL;
+	s->next = l->head;
+	if (l->head != NULL)
+		l->head->prev = s;
+	l->head = s;
+	l->n++;
+}
+
+/* Take S out of L. */
+void
+session_list_remove(struct session_list *l, struct session *s)
+{
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else if (l->head == s)
+		l->head = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+	l->n--;
+}
+
+/* The next session in its list. */
 struct session *
 session_next(struct session *s)
 {
@@ -115,7 +141,7 @@ session_now(const struct session *s)
 {
 	struct timeval tv;
 
-	event_base_gettimeofday_cached(s->srv->base, &tv);
+	event_base_gettimeofday_cached(s->w->base, &tv);
 	return session_us(tv);
 }
 
@@ -224,16 +250,10 @@ session_free(struct session *s)
 	if (s == NULL)
 		return;
 	if (s->ip_counted)
-		ip_limit_release(s->srv->ip_limit,
+		ip_limit_release(s->w->ip_limit,
 				 &s->ip.sa,
 				 session_monotonic_ms());
 	free(s->pp);
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else if (s->srv->sessions == s)
-		s->srv->sessions = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
 	upstream_conn_free(s->conn);
 	if (s->up != NULL)
 		bufferevent_free(s->up);
@@ -256,10 +276,11 @@ session_free(struct session *s)
 	free(s->via);
 	if (s->rm != NULL && s->http_status == 101)
 		metrics_sub(&s->rm->open, 1);
-	metrics_sub(&s->srv->metrics.open, 1);
-	if (s->counted)
-		server_conn_done(s->srv);
+	metrics_sub(&s->w->metrics.open, 1);
 	config_unref(s->cfg);
+	/* Begun: the server holds it in its list and counts it. */
+	if (s->counted)
+		s->w->session_gone(s->w->arg, s);
 	free(s);
 }
 
@@ -279,15 +300,13 @@ static void
 session_free_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
-	struct server *srv = s->srv;
 
 	(void)fd;
 	(void)what;
 	session_log(s);
 	if (s->code_logged == WS_CLOSE_ABNORMAL)
-		metrics_add(&srv->metrics.close_logged_1006, 1);
+		metrics_add(&s->w->metrics.close_logged_1006, 1);
 	session_free(s);
-	server_session_gone(srv);
 }
 
 /* End S once both sides are gone; the free happens on a fresh pass. */
@@ -302,7 +321,7 @@ session_maybe_done(struct session *s)
 	session_timer_stop(s->watch);
 	/* The timer has nothing left to time: it becomes the free event. */
 	evtimer_del(s->timer);
-	event_assign(s->timer, s->srv->base, -1, 0, session_free_cb, s);
+	event_assign(s->timer, s->w->base, -1, 0, session_free_cb, s);
 	event_active(s->timer, EV_TIMEOUT, 1);
 }
 
@@ -508,13 +527,13 @@ session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 	session_client_drop(s, false);
 }
 
-/* Take over an accepted socket. */
-void
-session_start(struct server *srv, const struct config_listen *cl,
-	      evutil_socket_t fd, const struct sockaddr *addr,
-	      socklen_t addr_len)
+/* Take over an accepted socket; see session.h. */
+struct session *
+session_new(struct worker_ctx *w, const struct config_listen *cl,
+	    evutil_socket_t fd, const struct sockaddr *addr,
+	    socklen_t addr_len)
 {
-	const struct config *cfg = srv->cfg; /* s->cfg holds a reference */
+	const struct config *cfg = w->cfg; /* s->cfg holds a reference */
 	struct http_limits hl = {
 		.max_request_line = cfg->limits.max_request_line,
 		.max_header_bytes = cfg->limits.max_header_bytes,
@@ -527,14 +546,14 @@ session_start(struct server *srv, const struct config_listen *cl,
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		evutil_closesocket(fd);
-		return;
+		return NULL;
 	}
-	s->srv = srv;
+	s->w = w;
 	s->addrs = calloc(1, sizeof(*s->addrs));
 	if (s->addrs == NULL) {
 		evutil_closesocket(fd);
 		free(s);
-		return;
+		return NULL;
 	}
 	if (addr_len > sizeof(s->addrs->peer))
 		addr_len = sizeof(s->addrs->peer);
@@ -556,26 +575,26 @@ session_start(struct server *srv, const struct config_listen *cl,
 			evutil_closesocket(fd);
 			free(s->addrs);
 			free(s);
-			return;
+			return NULL;
 		}
 		s->pp = malloc(sizeof(*s->pp));
 		if (s->pp != NULL)
 			proxy_proto_init(s->pp);
 	}
-	s->cfg = config_ref(srv->cfg);
-	metrics_add(&srv->metrics.accepted, 1);
-	metrics_add(&srv->metrics.open, 1); /* session_free takes it back */
+	s->cfg = config_ref(w->cfg);
+	metrics_add(&w->metrics.accepted, 1);
+	metrics_add(&w->metrics.open, 1); /* session_free takes it back */
 	s->started = session_wall_us();
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 
 	if (cl->tls) {
-		SSL *ssl = tls_server_ssl(srv->tls);
+		SSL *ssl = tls_server_ssl(w->tls);
 		s->client_tls = 1;
 		/* With BEV_OPT_CLOSE_ON_FREE the bufferevent owns SSL and
 		   socket, even when it fails to be created. */
 		if (ssl != NULL)
 			s->client = bufferevent_openssl_socket_new(
-				srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+				w->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
 				BEV_OPT_CLOSE_ON_FREE);
 		else
 			evutil_closesocket(fd);
@@ -584,11 +603,11 @@ session_start(struct server *srv, const struct config_listen *cl,
 			bufferevent_openssl_set_allow_dirty_shutdown(s->client,
 								     1);
 	} else {
-		s->client = bufferevent_socket_new(srv->base, fd,
+		s->client = bufferevent_socket_new(w->base, fd,
 						   BEV_OPT_CLOSE_ON_FREE);
 	}
 	s->http = http_upgrade_new(&hl);
-	s->timer = evtimer_new(srv->base, session_timer_cb, s);
+	s->timer = evtimer_new(w->base, session_timer_cb, s);
 	if (s->client == NULL || s->http == NULL ||
 	    s->timer == NULL ||
 	    (cl != NULL && cl->proxy_protocol && s->pp == NULL)) {
@@ -596,20 +615,17 @@ session_start(struct server *srv, const struct config_listen *cl,
 		if (s->client == NULL && fd >= 0)
 			evutil_closesocket(fd);
 		session_free(s);
-		return;
+		return NULL;
 	}
-	/* Link first: from here on the server counts and can stop it. */
-	s->next = srv->sessions;
-	if (srv->sessions != NULL)
-		srv->sessions->prev = s;
-	srv->sessions = s;
-	srv->n_sessions++;
-	srv->total_sessions++;
-	/* max_connections counts every worker's connections. */
-	s->counted = 1;
-	if (!server_conn_begin(srv))
-		s->over_limit = 1;
+	return s;
+}
 
+/* Serve S, now in its server's list; see session.h. */
+void
+session_begin(struct session *s, bool over_limit)
+{
+	s->counted = 1;
+	s->over_limit = over_limit ? 1 : 0;
 	bufferevent_setcb(s->client, session_client_read_cb,
 			  session_client_write_cb, session_client_event_cb, s);
 	bufferevent_set_max_single_read(s->client, MAX_SINGLE_READ);
@@ -620,7 +636,7 @@ session_start(struct server *srv, const struct config_listen *cl,
 	bufferevent_enable(s->client, EV_READ | EV_WRITE);
 	if (!s->client_tls)
 		sockio_take(s->client, session_sock_cb);
-	session_arm(s->timer, cfg->limits.handshake_timeout_ms);
+	session_arm(s->timer, s->cfg->limits.handshake_timeout_ms);
 	log_debug("%s: connected", s->peer);
 }
 

@@ -16,17 +16,35 @@
 #include <event2/util.h>
 
 struct config_listen;
-struct server;
 struct session;
+struct worker_ctx;
 
 /*
- * Take over the socket FD accepted on listen address CL from ADDR: its
- * PROXY header (if CL asks for one), its TLS handshake (if CL says tls),
- * its upgrade request, then serve it.  On failure the socket is closed.
+ * Take over the socket FD accepted on listen address CL from ADDR, on
+ * worker W: NULL if it cannot be served at all (the socket is closed and
+ * nothing is counted).  Otherwise the caller links it into its list and
+ * calls session_begin.
  */
-void session_start(struct server *srv, const struct config_listen *cl,
-		   evutil_socket_t fd, const struct sockaddr *addr,
-		   socklen_t addr_len);
+struct session *session_new(struct worker_ctx *w, const struct config_listen *cl,
+			    evutil_socket_t fd, const struct sockaddr *addr,
+			    socklen_t addr_len);
+
+/*
+ * Serve S: its PROXY header (if its listener asks for one), its TLS
+ * handshake (if the listener says tls), its upgrade request (answered 503
+ * when OVER_LIMIT: max_connections is reached), then the bridge.  When it
+ * is freed, W->session_gone tells the server.
+ */
+void session_begin(struct session *s, bool over_limit);
+
+/* A server's sessions: the server owns the list, each session its links. */
+struct session_list {
+	struct session *head;
+	unsigned n;
+};
+
+void session_list_add(struct session_list *l, struct session *s);
+void session_list_remove(struct session_list *l, struct session *s);
 
 /* The subject (RFC 2253) of the client certificate verified in the TLS
    handshake, or NULL. */
@@ -42,10 +60,11 @@ void session_abort(struct session *s);
 /* Bytes S has queued toward its client and its upstream. */
 size_t session_buffered(const struct session *s);
 
-/* The next session in the server's list. */
+/* The session after S in its list, or NULL. */
 struct session *session_next(struct session *s);
 
-/* Free S at once: only for server_free, when the loop no longer runs. */
+/* Free S at once (and tell the server, if begun): only for server_free,
+   when the loop no longer runs. */
 void session_free(struct session *s);
 
 #endif

@@ -14,8 +14,8 @@
 #include "frame_queue.h"
 #include "log.h"
 #include "metrics.h"
-#include "server.h"
 #include "tls.h"
+#include "worker_ctx.h"
 
 /* Close the client connection now (RST if RESET). */
 void
@@ -86,7 +86,7 @@ session_send_close(struct session *s, unsigned code, const char *reason)
 				     strlen(reason));
 	s->close_sent = 1;
 	s->code_sent = code;
-	metrics_close_code(&s->srv->metrics, code, 1);
+	metrics_close_code(&s->w->metrics, code, 1);
 	if (s->code_logged == 0)
 		s->code_logged = code;
 	tmp = evbuffer_new();

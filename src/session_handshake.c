@@ -21,8 +21,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy_proto.h"
-#include "server.h"
 #include "tls.h"
+#include "worker_ctx.h"
 
 static void session_reject(struct session *s, int status, const char *body);
 static const char * session_pick_protocol(const struct session *s);
@@ -39,7 +39,7 @@ session_reject(struct session *s, int status, const char *body)
 	int n;
 
 	s->http_status = status;
-	metrics_handshake_failure(&s->srv->metrics, status);
+	metrics_handshake_failure(&s->w->metrics, status);
 	session_set_reason(s, "gateway", body);
 	n = http_response_error(buf, sizeof(buf), status, body);
 	if (n < 0) {
@@ -118,6 +118,7 @@ static bool
 session_admit(struct session *s, struct access_verdict *v)
 {
 	const char *why;
+	size_t idx;
 
 	if (log_enabled(LOG_DEBUG)) {
 		char t[256];
@@ -130,9 +131,9 @@ session_admit(struct session *s, struct access_verdict *v)
 		session_reject(s, 403, why);
 		return false;
 	}
-	if (s->srv->ip_limit != NULL) {
+	if (s->w->ip_limit != NULL) {
 		enum ip_limit_verdict iv = ip_limit_acquire(
-			s->srv->ip_limit, (struct sockaddr *)&s->addrs->client,
+			s->w->ip_limit, (struct sockaddr *)&s->addrs->client,
 			session_monotonic_ms());
 		if (iv != IP_LIMIT_OK) {
 			log_info("%s: %s", s->peer, ip_limit_verdict_text(iv));
@@ -147,7 +148,9 @@ session_admit(struct session *s, struct access_verdict *v)
 		   limit never counts another family) */
 		memcpy(&s->ip, &s->addrs->client, sizeof(s->ip));
 	}
-	access_check_request(s->srv, s->route, s->http, v);
+	idx = (size_t)(s->route - s->cfg->routes);
+	access_check_request(s->cfg, s->route, s->w->auth_files[idx],
+			     s->w->target_files[idx], s->http, v);
 	if (v->status != 0) {
 		log_info("%s: %s: refused: %s", s->peer, s->route->path,
 			 v->reason);
@@ -181,7 +184,7 @@ session_handshake_done(struct session *s)
 	const char *proto;
 	int n;
 
-	if (s->srv->draining) {
+	if (s->w->draining) {
 		session_reject(s, 503, "gateway is shutting down");
 		return;
 	}
@@ -192,9 +195,9 @@ session_handshake_done(struct session *s)
 	/* Not upgraded yet, so still a new connection: a config reloaded
 	   since the accept applies (and the route's token files, indexed by
 	   the worker's current config, line up with it). */
-	if (s->cfg != s->srv->cfg) {
+	if (s->cfg != s->w->cfg) {
 		struct config *old = s->cfg;
-		s->cfg = config_ref(s->srv->cfg);
+		s->cfg = config_ref(s->w->cfg);
 		config_unref(old);
 	}
 	cfg = s->cfg;
@@ -205,7 +208,7 @@ session_handshake_done(struct session *s)
 		session_reject(s, 404, "no route for this path");
 		return;
 	}
-	s->rm = metrics_route(&s->srv->metrics, s->route->path);
+	s->rm = metrics_route(&s->w->metrics, s->route->path);
 	if (s->rm == NULL) {
 		session_reject(s, 500, "out of memory");
 		return;
@@ -247,7 +250,7 @@ session_handshake_done(struct session *s)
 	if (cfg->limits.ping_interval_ms > 0)
 		session_arm(s->timer, cfg->limits.ping_interval_ms);
 	if (cfg->limits.idle_timeout_ms > 0) {
-		s->idle_timer = evtimer_new(s->srv->base, session_idle_cb, s);
+		s->idle_timer = evtimer_new(s->w->base, session_idle_cb, s);
 		if (s->idle_timer == NULL) {
 			session_fail(s, "gateway", WS_CLOSE_INTERNAL_ERROR,
 				     "out of memory");
@@ -376,7 +379,7 @@ session_client_tls_failed(struct session *s, struct bufferevent *bev,
 	size_t first;
 
 	tls_bev_errors(bev, errs, sizeof(errs));
-	metrics_add(&s->srv->metrics.tls_handshake_failures, 1);
+	metrics_add(&s->w->metrics.tls_handshake_failures, 1);
 	if (errs[0] == '\0') {
 		if ((what & BEV_EVENT_ERROR) && err != 0)
 			snprintf(errs, sizeof(errs), "%s", strerror(err));

@@ -82,10 +82,10 @@ enum upstream_state {
 };
 
 struct session {
-	struct server *srv;
+	struct worker_ctx *w;             /* its worker (the server's context) */
 	struct config *cfg;           /* the config it started with (a ref) */
 	struct route_metrics *rm;     /* its route's counters, once routed */
-	struct session *prev, *next;
+	struct session *prev, *next;  /* its server's session_list */
 	enum session_state state;
 	enum upstream_state up_state;
 
@@ -133,7 +133,8 @@ struct session {
 	char *target;                 /* token-file route: "host:port" */
 
 	unsigned over_limit : 1;
-	unsigned counted : 1;         /* holds a gateway connection slot */
+	unsigned counted : 1;         /* begun: in the server's list, holding
+					 a connection slot */
 	unsigned close_sent : 1;
 	unsigned close_rcvd : 1;
 	unsigned fail_fast : 1;       /* don't wait for the client's Close */

@@ -14,7 +14,7 @@
 
 #include "config.h"
 #include "metrics.h"
-#include "server.h"
+#include "worker_ctx.h"
 
 /*
  * Payload bound for a plain upstream socket is gathered over all the frames
@@ -71,7 +71,7 @@ session_pause_client(struct session *s)
 		s->client_paused = 1;
 		bufferevent_disable(s->client, EV_READ);
 		if (s->watch == NULL)
-			s->watch = evtimer_new(s->srv->base, session_watch_cb,
+			s->watch = evtimer_new(s->w->base, session_watch_cb,
 					       s);
 		if (s->watch != NULL && !s->client_fin)
 			session_arm(s->watch, SESSION_WATCH_MS);
@@ -137,7 +137,7 @@ session_control(struct session *s, const struct ws_event *ev)
 	case WS_OP_CLOSE:
 		s->close_rcvd = 1;
 		s->code_rcvd = ev->close_code;
-		metrics_close_code(&s->srv->metrics, ev->close_code, 0);
+		metrics_close_code(&s->w->metrics, ev->close_code, 0);
 		if (s->code_logged == 0)
 			s->code_logged = ev->close_code;
 		session_set_reason(s, "client", "client closed");

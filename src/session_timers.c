@@ -16,7 +16,7 @@
 #include "frame_queue.h"
 #include "log.h"
 #include "metrics.h"
-#include "server.h"
+#include "worker_ctx.h"
 
 static void session_ping(struct session *s);
 
@@ -36,7 +36,7 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 	switch (s->state) {
 	case SESSION_HANDSHAKE:
 		if (s->client_tls && !s->client_tls_ok) {
-			metrics_add(&s->srv->metrics.tls_handshake_failures, 1);
+			metrics_add(&s->w->metrics.tls_handshake_failures, 1);
 			log_info("%s: TLS handshake failed: timeout", s->peer);
 			session_set_reason(s, "gateway",
 					   "TLS handshake timeout");

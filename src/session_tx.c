@@ -18,12 +18,12 @@
 #include <openssl/ssl.h>
 
 #include "config.h"
+#include "frame_queue.h"
 #include "log.h"
 #include "metrics.h"
-#include "server.h"
-#include "frame_queue.h"
 #include "splice_pipe.h"
 #include "tls_io.h"
+#include "worker_ctx.h"
 
 static size_t session_to_client_len(const struct session *s);
 static void session_client_put(struct session *s, const uint8_t *hdr,
@@ -261,19 +261,19 @@ session_client_frames_packed(struct session *s, struct ws_cut *c,
 	    s->state != SESSION_OPEN ||
 	    (ssl = bufferevent_openssl_get_ssl(s->client)) == NULL)
 		return false;
-	if (s->srv->pack_buf == NULL &&
-	    (s->srv->pack_buf = malloc(SESSION_PACK_MAX)) == NULL)
+	if (s->w->pack_buf == NULL &&
+	    (s->w->pack_buf = malloc(SESSION_PACK_MAX)) == NULL)
 		return false;
-	p = s->srv->pack_buf;
+	p = s->w->pack_buf;
 	while ((hlen = ws_cut_next(c, p, &len)) > 0) {
 		p += hlen;
 		evbuffer_remove(src, p, (size_t)len);
 		p += len;
 	}
-	total = (size_t)(p - s->srv->pack_buf);
+	total = (size_t)(p - s->w->pack_buf);
 	ERR_clear_error();
 	while (done < total) {
-		int r = SSL_write(ssl, s->srv->pack_buf + done,
+		int r = SSL_write(ssl, s->w->pack_buf + done,
 				  (int)(total - done));
 
 		if (r <= 0)
@@ -292,7 +292,7 @@ session_client_frames_packed(struct session *s, struct ws_cut *c,
 			session_client_drop(s, true);
 			return true;
 		}
-		memcpy(v.iov_base, s->srv->pack_buf + done, total - done);
+		memcpy(v.iov_base, s->w->pack_buf + done, total - done);
 		v.iov_len = total - done;
 		evbuffer_commit_space(out, &v, 1);
 	}
@@ -349,7 +349,7 @@ session_up_pause_if_full(struct session *s)
 bool
 session_up_splice(struct session *s)
 {
-	struct splice_pipe *p = &s->srv->pipe;
+	struct splice_pipe *p = &s->w->pipe;
 	size_t max;
 	struct evbuffer *out;
 	struct ws_cut c;
@@ -413,7 +413,7 @@ session_up_splice(struct session *s)
 							     ws_cut_more(&c));
 				moved = m > 0 ? (size_t)m : 0;
 			}
-			metrics_add(&s->srv->metrics.spliced_bytes, moved);
+			metrics_add(&s->w->metrics.spliced_bytes, moved);
 		}
 		if (moved == len)
 			continue;
@@ -450,7 +450,7 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	if (s->up_tls &&
-	    session_client_queued(s) < s->srv->cfg->limits.buffer_limit) {
+	    session_client_queued(s) < s->w->cfg->limits.buffer_limit) {
 		s->up_tls_more = tls_io_read_records(bev, s->up_tls_more);
 		avail = send = evbuffer_get_length(in);
 	}

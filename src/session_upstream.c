@@ -23,8 +23,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "proxy_proto.h"
-#include "server.h"
 #include "tls.h"
+#include "worker_ctx.h"
 
 static void session_up_start_tls(struct session *s);
 static void session_up_tls_failed(struct session *s, struct bufferevent *bev, int err);
@@ -52,7 +52,7 @@ session_send_proxy_header(struct session *s)
 bool
 session_up_start(struct session *s, const struct access_verdict *v)
 {
-	s->up = bufferevent_socket_new(s->srv->base, -1,
+	s->up = bufferevent_socket_new(s->w->base, -1,
 				       BEV_OPT_CLOSE_ON_FREE);
 	if (s->up == NULL) {
 		session_up_failed(s, UPSTREAM_UNREACHABLE, ENOMEM);
@@ -66,7 +66,7 @@ session_up_start(struct session *s, const struct access_verdict *v)
 	bufferevent_set_max_single_write(s->up, MAX_SINGLE_WRITE);
 	s->up_state = UP_CONNECTING;
 	s->connect_start = session_wall_us();
-	s->connect_timer = evtimer_new(s->srv->base,
+	s->connect_timer = evtimer_new(s->w->base,
 				       session_connect_timer_cb, s);
 	if (s->connect_timer == NULL) {
 		session_up_failed(s, UPSTREAM_UNREACHABLE, ENOMEM);
@@ -80,11 +80,11 @@ session_up_start(struct session *s, const struct access_verdict *v)
 			.allow = s->route->target_allow,
 			.n_allow = s->route->n_target_allow,
 		};
-		s->conn = upstream_connect_to(s->srv->base,
-					      s->srv->dns, &t, s->up,
+		s->conn = upstream_connect_to(s->w->base,
+					      s->w->dns, &t, s->up,
 					      session_up_failed_cb, s);
 	} else {
-		s->conn = upstream_connect(s->srv->base, s->srv->dns,
+		s->conn = upstream_connect(s->w->base, s->w->dns,
 					   s->route, s->up,
 					   session_up_failed_cb, s);
 	}
@@ -153,7 +153,7 @@ session_up_start_tls(struct session *s)
 	struct bufferevent *raw = s->up, *bev;
 	evutil_socket_t fd = bufferevent_getfd(raw);
 	struct evbuffer *held = evbuffer_new();
-	SSL *ssl = tls_upstream_ssl(s->srv->tls, s->route);
+	SSL *ssl = tls_upstream_ssl(s->w->tls, s->route);
 
 	if (held == NULL || ssl == NULL || fd < 0) {
 		if (held != NULL)
@@ -168,7 +168,7 @@ session_up_start_tls(struct session *s)
 	bufferevent_setfd(raw, -1);
 	bufferevent_free(raw);
 	s->up = NULL;
-	bev = bufferevent_openssl_socket_new(s->srv->base, fd, ssl,
+	bev = bufferevent_openssl_socket_new(s->w->base, fd, ssl,
 					     BUFFEREVENT_SSL_CONNECTING,
 					     BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL) {
