@@ -264,8 +264,6 @@ session_free(struct session *s)
 	frame_queue_free(s->to_client);
 	if (s->timer != NULL)
 		event_free(s->timer);
-	if (s->connect_timer != NULL)
-		event_free(s->connect_timer);
 	if (s->idle_timer != NULL)
 		event_free(s->idle_timer);
 	if (s->watch != NULL)
@@ -316,7 +314,6 @@ session_maybe_done(struct session *s)
 	if (s->state == SESSION_DONE || s->client != NULL || s->up != NULL)
 		return;
 	s->state = SESSION_DONE;
-	session_timer_stop(s->connect_timer);
 	session_timer_stop(s->idle_timer);
 	session_timer_stop(s->watch);
 	/* The timer has nothing left to time: it becomes the free event. */

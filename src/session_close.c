@@ -131,7 +131,6 @@ session_up_close(struct session *s, enum up_close_mode mode)
 		upstream_conn_free(s->conn);
 		s->conn = NULL;
 	}
-	session_timer_stop(s->connect_timer);
 	if (s->up == NULL) {
 		s->up_state = UP_GONE;
 		session_maybe_done(s);

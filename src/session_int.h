@@ -105,7 +105,6 @@ struct session {
 	   then the deferred free.  One event instead of four: an idle
 	   connection's memory is mostly its events and buffers. */
 	struct event *timer;
-	struct event *connect_timer;  /* only while connecting */
 	struct event *idle_timer;     /* only with an idle_timeout */
 	struct event *watch;          /* while the client is not read */
 
@@ -232,8 +231,6 @@ void session_idle_cb(evutil_socket_t fd, short what, void *arg);
 /* session_upstream.c */
 bool session_up_start(struct session *s, const struct access_verdict *v);
 void session_up_failed(struct session *s, enum upstream_failure f, int err);
-void session_up_failed_cb(enum upstream_failure f, int err, void *arg);
-void session_connect_timer_cb(evutil_socket_t fd, short what, void *arg);
 void session_up_write_cb(struct bufferevent *bev, void *arg);
 void session_up_event_cb(struct bufferevent *bev, short what, void *arg);
 

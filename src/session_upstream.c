@@ -1,9 +1,9 @@
 /*
- * session_upstream.c - the upstream side: starting the connection (its
- * bufferevent, the PROXY header, the connect timer; upstream.c resolves
- * and connects), its events (connected, TLS on top, failures before and
- * after connecting, EOF and resets), and the write callback that resumes
- * the client.
+ * session_upstream.c - the session's upstream side: starting the attempt
+ * (its bufferevent and the PROXY header; upstream.c resolves, connects,
+ * does TLS and times it), what the attempt reports (connected, failed),
+ * the connected upstream's events (EOF, resets, stalls), and the write
+ * callback that resumes the client.
  */
 #include "session_int.h"
 
@@ -26,8 +26,6 @@
 #include "tls.h"
 #include "worker_ctx.h"
 
-static void session_up_start_tls(struct session *s);
-static void session_up_tls_failed(struct session *s, struct bufferevent *bev, int err);
 
 /* Queue the PROXY header for the upstream ahead of any client data. */
 static void
@@ -46,48 +44,57 @@ session_send_proxy_header(struct session *s)
 		bufferevent_write(s->up, buf, (size_t)n);
 }
 
+static void session_up_bev_changed(void *arg, struct bufferevent *bev);
+static void session_up_connected(void *arg, struct bufferevent *bev);
+static void session_up_failed_cb(void *arg, enum upstream_failure f, int err,
+				 const char *detail);
+
+/* What upstream.c's attempt tells a session. */
+static const struct upstream_events session_up_events = {
+	.bev_changed = session_up_bev_changed,
+	.connected = session_up_connected,
+	.failed = session_up_failed_cb,
+};
+
 /* Start connecting S's upstream (the route's, or the token file's target
-   in V): its bufferevent, the PROXY header, the connect timer.  False when
-   that failed (the session is closing). */
+   in V): its bufferevent and the PROXY header here, the rest (resolving,
+   connecting, TLS, the connect timeout) in upstream.c.  False when that
+   failed (the session is closing). */
 bool
 session_up_start(struct session *s, const struct access_verdict *v)
 {
+	struct upstream_target t;
+	struct upstream_request rq = {
+		.base = s->w->base,
+		.dns = s->w->dns,
+		.target = &t,
+		.tls = s->w->tls,
+		.tls_route = s->route->tls ? s->route : NULL,
+		.timeout_ms = s->route->connect_timeout_ms,
+	};
+
 	s->up = bufferevent_socket_new(s->w->base, -1,
 				       BEV_OPT_CLOSE_ON_FREE);
 	if (s->up == NULL) {
 		session_up_failed(s, UPSTREAM_UNREACHABLE, ENOMEM);
 		return false;
 	}
-	bufferevent_setcb(s->up, session_up_read_cb, session_up_write_cb,
-			  session_up_event_cb, s);
-	bufferevent_set_max_single_read(s->up, MAX_SINGLE_READ);
 	if (s->route->send_proxy != SEND_PROXY_OFF)
 		session_send_proxy_header(s);
 	bufferevent_set_max_single_write(s->up, MAX_SINGLE_WRITE);
 	s->up_state = UP_CONNECTING;
 	s->connect_start = session_wall_us();
-	s->connect_timer = evtimer_new(s->w->base,
-				       session_connect_timer_cb, s);
-	if (s->connect_timer == NULL) {
-		session_up_failed(s, UPSTREAM_UNREACHABLE, ENOMEM);
-		return false;
-	}
-	session_arm(s->connect_timer, s->route->connect_timeout_ms);
 	if (v->has_target) {
-		struct upstream_target t = {
+		t = (struct upstream_target){
 			.host = v->host,
 			.port = v->port,
 			.allow = s->route->target_allow,
 			.n_allow = s->route->n_target_allow,
 		};
-		s->conn = upstream_connect_to(s->w->base,
-					      s->w->dns, &t, s->up,
-					      session_up_failed_cb, s);
 	} else {
-		s->conn = upstream_connect(s->w->base, s->w->dns,
-					   s->route, s->up,
-					   session_up_failed_cb, s);
+		upstream_route_target(s->route, &t);
 	}
+	s->conn = upstream_connect(&rq, s->up, &session_up_events, s);
 	if (s->conn == NULL) {
 		session_up_failed(s, UPSTREAM_UNREACHABLE, ENOMEM);
 		return false;
@@ -114,20 +121,76 @@ session_up_failed(struct session *s, enum upstream_failure f, int err)
 	session_send_close(s, upstream_failure_code(s->route, f), reason);
 }
 
-/* upstream.c reports a failure before the socket existed. */
-void
-session_up_failed_cb(enum upstream_failure f, int err, void *arg)
+/* The TLS handshake with the upstream failed: Close with code_tls, saying
+   whether verification was the cause; what OpenSSL said goes to the log. */
+static void
+session_up_tls_failed(struct session *s, enum upstream_failure f,
+		      const char *detail)
 {
-	session_up_failed(arg, f, err);
+	log_info("%s: %s %s: %s: %s", s->peer, s->route->path,
+		 s->route->upstream, upstream_failure_text(f), detail);
+	session_set_reason(s, "upstream", upstream_failure_text(f));
+	session_up_close(s, UP_CLOSE_RESET);
+	session_send_close(s, upstream_failure_code(s->route, f),
+			   upstream_failure_text(f));
 }
 
-/* Connect timeout. */
-void
-session_connect_timer_cb(evutil_socket_t fd, short what, void *arg)
+/* upstream.c could not connect. */
+static void
+session_up_failed_cb(void *arg, enum upstream_failure f, int err,
+		     const char *detail)
 {
-	(void)fd;
-	(void)what;
-	session_up_failed(arg, UPSTREAM_TIMEOUT, 0);
+	struct session *s = arg;
+
+	if (detail != NULL)
+		session_up_tls_failed(s, f, detail);
+	else
+		session_up_failed(s, f, err);
+}
+
+/* A tls:// upstream's socket moved into its TLS bufferevent (NULL: that
+   failed, and the socket is gone). */
+static void
+session_up_bev_changed(void *arg, struct bufferevent *bev)
+{
+	struct session *s = arg;
+
+	s->up = bev;
+	s->up_tls = bev != NULL;
+}
+
+/* The upstream is connected (for tls://, verified): start the bridge. */
+static void
+session_up_connected(void *arg, struct bufferevent *bev)
+{
+	struct session *s = arg;
+	const struct config_limits *lim = &s->cfg->limits;
+	uint64_t now = session_wall_us();
+	int one = 1;
+
+	upstream_conn_free(s->conn);
+	s->conn = NULL;
+	s->up_state = UP_OPEN;
+	bufferevent_setcb(bev, session_up_read_cb, session_up_write_cb,
+			  session_up_event_cb, s);
+	bufferevent_set_max_single_read(bev, MAX_SINGLE_READ);
+	metrics_connect_latency(s->rm, now > s->connect_start
+					       ? now - s->connect_start
+					       : 0);
+	(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
+			 &one, sizeof(one));
+	bufferevent_setwatermark(bev, EV_WRITE, lim->buffer_limit / 2, 0);
+	session_set_stall_timeout(s, bev);
+	if (!s->up_tls)
+		sockio_take(bev, session_sock_cb);
+	if (!s->close_sent)
+		bufferevent_enable(bev, EV_READ);
+	if (s->up_tls)
+		log_debug("%s: connected to %s with %s", s->peer,
+			  s->route->upstream,
+			  SSL_get_version(bufferevent_openssl_get_ssl(bev)));
+	else
+		log_debug("%s: connected to %s", s->peer, s->route->upstream);
 }
 
 /* Upstream output drained to its low watermark. */
@@ -144,144 +207,20 @@ session_up_write_cb(struct bufferevent *bev, void *arg)
 	session_resume_client(s);
 }
 
-/* The TCP connection to a tls:// upstream is up: move its socket into an
-   OpenSSL bufferevent that starts the handshake (SNI and the name to verify
-   are set by tls_upstream_ssl).  Client data already queued moves along. */
-static void
-session_up_start_tls(struct session *s)
-{
-	struct bufferevent *raw = s->up, *bev;
-	evutil_socket_t fd = bufferevent_getfd(raw);
-	struct evbuffer *held = evbuffer_new();
-	SSL *ssl = tls_upstream_ssl(s->w->tls, s->route);
-
-	if (held == NULL || ssl == NULL || fd < 0) {
-		if (held != NULL)
-			evbuffer_free(held);
-		SSL_free(ssl);
-		session_up_failed(s, UPSTREAM_TLS_HANDSHAKE, 0);
-		return;
-	}
-	evbuffer_add_buffer(held, bufferevent_get_output(raw));
-	/* RAW forgets the socket (so freeing it does not close it); we are in
-	   its callback, libevent frees it once that returns. */
-	bufferevent_setfd(raw, -1);
-	bufferevent_free(raw);
-	s->up = NULL;
-	bev = bufferevent_openssl_socket_new(s->w->base, fd, ssl,
-					     BUFFEREVENT_SSL_CONNECTING,
-					     BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL) {
-		/* With BEV_OPT_CLOSE_ON_FREE libevent freed the SSL, and with
-		   it the socket. */
-		evbuffer_free(held);
-		session_up_failed(s, UPSTREAM_TLS_HANDSHAKE, ENOMEM);
-		return;
-	}
-	s->up = bev;
-	s->up_tls = 1;
-	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-	bufferevent_setcb(bev, session_up_read_cb, session_up_write_cb,
-			  session_up_event_cb, s);
-	bufferevent_set_max_single_read(bev, MAX_SINGLE_READ);
-	evbuffer_add_buffer(bufferevent_get_output(bev), held);
-	evbuffer_free(held);
-	bufferevent_enable(bev, EV_WRITE);
-	bufferevent_disable(bev, EV_READ); /* until the handshake is done */
-}
-
-/* The TLS handshake with the upstream failed: Close with code_tls, saying
-   whether verification was the cause; the details go to the log. */
-static void
-session_up_tls_failed(struct session *s, struct bufferevent *bev, int err)
-{
-	char errs[512], why[128];
-	bool verify = tls_verify_failed(bufferevent_openssl_get_ssl(bev), why,
-					sizeof(why));
-	enum upstream_failure f =
-		verify ? UPSTREAM_TLS_VERIFY : UPSTREAM_TLS_HANDSHAKE;
-
-	tls_bev_errors(bev, errs, sizeof(errs));
-	if (errs[0] == '\0')
-		snprintf(errs, sizeof(errs), "%s",
-			 err != 0 ? strerror(err) : "connection closed");
-	if (verify)
-		log_info("%s: %s %s: %s: %s (%s)", s->peer, s->route->path,
-			 s->route->upstream, upstream_failure_text(f), why,
-			 errs);
-	else
-		log_info("%s: %s %s: %s: %s", s->peer, s->route->path,
-			 s->route->upstream, upstream_failure_text(f), errs);
-	session_set_reason(s, "upstream", upstream_failure_text(f));
-	session_up_close(s, UP_CLOSE_RESET);
-	session_send_close(s, upstream_failure_code(s->route, f),
-			   upstream_failure_text(f));
-}
-
-/* Upstream connected, closed, reset or failed. */
+/* The connected upstream closed, reset or failed (upstream.c has the
+   events of the attempt before). */
 void
 session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct session *s = arg;
 	int err = EVUTIL_SOCKET_ERROR();
-	const struct config_limits *lim = &s->cfg->limits;
 
-	if ((what & BEV_EVENT_CONNECTED) && s->route->tls && !s->up_tls) {
-		/* TCP is up: TLS next, still under the connect timer. */
-		upstream_conn_free(s->conn);
-		s->conn = NULL;
-		session_up_start_tls(s);
-		return;
-	}
-	if (what & BEV_EVENT_CONNECTED) {
-		int one = 1;
-		/* Idle sessions keep no timer they no longer need. */
-		if (s->connect_timer != NULL) {
-			event_free(s->connect_timer);
-			s->connect_timer = NULL;
-		}
-		upstream_conn_free(s->conn);
-		s->conn = NULL;
-		s->up_state = UP_OPEN;
-		{
-			uint64_t now = session_wall_us();
-			metrics_connect_latency(s->rm,
-						now > s->connect_start
-							? now - s->connect_start
-							: 0);
-		}
-		(void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP,
-				 TCP_NODELAY, &one, sizeof(one));
-		bufferevent_setwatermark(bev, EV_WRITE, lim->buffer_limit / 2,
-					 0);
-		session_set_stall_timeout(s, bev);
-		if (!s->up_tls)
-			sockio_take(bev, session_sock_cb);
-		if (!s->close_sent)
-			bufferevent_enable(bev, EV_READ);
-		if (s->up_tls)
-			log_debug("%s: connected to %s with %s", s->peer,
-				  s->route->upstream,
-				  SSL_get_version(bufferevent_openssl_get_ssl(bev)));
-		else
-			log_debug("%s: connected to %s", s->peer,
-				  s->route->upstream);
-		return;
-	}
 	if (s->up_tls && (what & BEV_EVENT_ERROR))
 		s->up_tls_dead = 1;
 	if (s->up_tls && (what & BEV_EVENT_EOF) &&
 	    !(SSL_get_shutdown(bufferevent_openssl_get_ssl(bev)) &
 	      SSL_RECEIVED_SHUTDOWN))
 		s->up_tls_dead = 1; /* dirty EOF: no close_notify */
-	if (s->up_state == UP_CONNECTING && s->up_tls) {
-		session_up_tls_failed(s, bev, err);
-		return;
-	}
-	if (s->up_state == UP_CONNECTING) {
-		session_up_failed(s, upstream_classify_errno(err), err);
-		return;
-	}
 	if (s->up_state == UP_FLUSHING) {
 		session_up_close(s, UP_CLOSE_RESET);
 		return;

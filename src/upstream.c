@@ -1,11 +1,14 @@
 /*
- * upstream.c - connecting to a route's upstream without blocking the loop.
+ * upstream.c - the upstream connect state machine: resolve, connect, TLS,
+ * under one timeout, ending in one report (upstream.h).
  *
  * The socket is created and connect(2) called here, so an immediate error
  * (a refused unix socket, EMFILE) is classified from its own errno; an
  * in-progress connect is handed to the bufferevent, whose event callback
- * then sees the result with errno from SO_ERROR.  Names are resolved with
- * evdns_getaddrinfo: a NULL evdns_base would block the whole worker.
+ * (ours until the end of the attempt) then sees the result with errno
+ * from SO_ERROR.  Names are resolved with evdns_getaddrinfo: a NULL
+ * evdns_base would block the whole worker.  For tls:// the connected
+ * socket moves into an OpenSSL bufferevent that does the handshake.
  */
 #include "upstream.h"
 
@@ -22,12 +25,17 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/dns.h>
 #include <event2/event.h>
+
+#include <openssl/ssl.h>
 
 #include "config.h"
 #include "log.h"
 #include "netaddr.h"
+#include "tls.h"
 
 /*
  * Ownership: the caller owns a conn until upstream_conn_free.  A pending
@@ -44,14 +52,20 @@ struct upstream_conn {
 	struct bufferevent *bev;       /* not owned; NULL once orphaned */
 	struct evdns_getaddrinfo_request *req; /* lookup not yet answered */
 	struct event *fail_ev;         /* reports an early failure */
-	upstream_failed_cb failed;
+	struct event *timer;           /* the attempt's timeout */
+	struct upstream_events ev;
 	void *arg;
 	enum upstream_failure failure;
 	int err;
 	const struct netaddr_rule *allow;
 	size_t n_allow;
+	struct tls_state *tls;
+	const struct config_route *tls_route; /* NULL: no TLS */
+	bool tls_started;              /* BEV is the TLS bufferevent */
 	bool orphaned;                 /* freed by the lookup's callback */
 };
+
+static void upstream_event_cb(struct bufferevent *bev, short what, void *arg);
 
 static const char *const upstream_texts[] = {
 #define UPSTREAM_TEXT_(name, text) text,
@@ -108,6 +122,26 @@ upstream_classify_errno(int err)
 	}
 }
 
+/* The attempt is over: BEV's callbacks are its owner's business again. */
+static void
+upstream_release_bev(struct upstream_conn *c)
+{
+	if (c->timer != NULL)
+		evtimer_del(c->timer);
+	if (c->bev != NULL)
+		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+}
+
+/* The attempt is over: stop its timer, hand BEV back, report F. */
+static void
+upstream_report_failure(struct upstream_conn *c, enum upstream_failure f,
+			int err, const char *detail)
+{
+	upstream_release_bev(c);
+	/* the caller may free C from inside; nothing touches it after */
+	c->ev.failed(c->arg, f, err, detail);
+}
+
 /* Deliver an early failure from a fresh loop pass. */
 static void
 upstream_fail_cb(evutil_socket_t fd, short what, void *arg)
@@ -116,7 +150,112 @@ upstream_fail_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	c->failed(c->failure, c->err, c->arg);
+	upstream_report_failure(c, c->failure, c->err, NULL);
+}
+
+/* The whole attempt took longer than its timeout. */
+static void
+upstream_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	upstream_report_failure(arg, UPSTREAM_TIMEOUT, 0, NULL);
+}
+
+/* The TCP connection to a tls:// upstream is up: move its socket into an
+   OpenSSL bufferevent that starts the handshake (SNI and the name to
+   verify are set by tls_upstream_ssl).  Data already queued moves along. */
+static void
+upstream_start_tls(struct upstream_conn *c)
+{
+	struct bufferevent *raw = c->bev, *bev;
+	evutil_socket_t fd = bufferevent_getfd(raw);
+	struct evbuffer *held = evbuffer_new();
+	SSL *ssl = tls_upstream_ssl(c->tls, c->tls_route);
+
+	if (held == NULL || ssl == NULL || fd < 0) {
+		if (held != NULL)
+			evbuffer_free(held);
+		SSL_free(ssl);
+		upstream_report_failure(c, UPSTREAM_TLS_HANDSHAKE, 0, NULL);
+		return;
+	}
+	evbuffer_add_buffer(held, bufferevent_get_output(raw));
+	/* RAW forgets the socket (so freeing it does not close it); we are
+	   in its callback, libevent frees it once that returns. */
+	bufferevent_setfd(raw, -1);
+	bufferevent_free(raw);
+	c->bev = NULL;
+	bev = bufferevent_openssl_socket_new(c->base, fd, ssl,
+					     BUFFEREVENT_SSL_CONNECTING,
+					     BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		/* With BEV_OPT_CLOSE_ON_FREE libevent freed the SSL, and with
+		   it the socket. */
+		evbuffer_free(held);
+		c->ev.bev_changed(c->arg, NULL);
+		upstream_report_failure(c, UPSTREAM_TLS_HANDSHAKE, ENOMEM,
+					NULL);
+		return;
+	}
+	c->bev = bev;
+	c->tls_started = true;
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	bufferevent_setcb(bev, NULL, NULL, upstream_event_cb, c);
+	evbuffer_add_buffer(bufferevent_get_output(bev), held);
+	evbuffer_free(held);
+	bufferevent_enable(bev, EV_WRITE);
+	bufferevent_disable(bev, EV_READ); /* until the handshake is done */
+	c->ev.bev_changed(c->arg, bev);
+}
+
+/* The TLS handshake failed: say whether verification was the cause, with
+   what OpenSSL said. */
+static void
+upstream_tls_failed(struct upstream_conn *c, int err)
+{
+	char errs[512], why[128], detail[sizeof(errs) + sizeof(why) + 4];
+	bool verify = tls_verify_failed(bufferevent_openssl_get_ssl(c->bev),
+					why, sizeof(why));
+
+	tls_bev_errors(c->bev, errs, sizeof(errs));
+	if (errs[0] == '\0')
+		snprintf(errs, sizeof(errs), "%s",
+			 err != 0 ? strerror(err) : "connection closed");
+	if (verify)
+		snprintf(detail, sizeof(detail), "%s (%s)", why, errs);
+	else
+		snprintf(detail, sizeof(detail), "%s", errs);
+	upstream_report_failure(c,
+				verify ? UPSTREAM_TLS_VERIFY
+				       : UPSTREAM_TLS_HANDSHAKE,
+				err, detail);
+}
+
+/* BEV connected or failed (TCP, then the TLS handshake). */
+static void
+upstream_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct upstream_conn *c = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+
+	(void)bev;
+	if ((what & BEV_EVENT_CONNECTED) && c->tls_route != NULL &&
+	    !c->tls_started) {
+		/* TCP is up: TLS next, still under the timeout. */
+		upstream_start_tls(c);
+		return;
+	}
+	if (what & BEV_EVENT_CONNECTED) {
+		upstream_release_bev(c);
+		c->ev.connected(c->arg, c->bev);
+		return;
+	}
+	if (c->tls_started) {
+		upstream_tls_failed(c, err);
+		return;
+	}
+	upstream_report_failure(c, upstream_classify_errno(err), err, NULL);
 }
 
 /* Schedule an early failure report. */
@@ -208,44 +347,53 @@ upstream_name_is_invalid(const char *host)
 	return n > 8 && strncasecmp(host + n - 8, ".invalid", 8) == 0;
 }
 
-/* Start connecting to ROUTE's upstream; see upstream.h. */
-struct upstream_conn *
-upstream_connect(struct event_base *base, struct evdns_base *dns,
-		 const struct config_route *route, struct bufferevent *bev,
-		 upstream_failed_cb failed, void *arg)
+/* ROUTE's own target; see upstream.h. */
+void
+upstream_route_target(const struct config_route *route,
+		      struct upstream_target *t)
 {
-	struct upstream_target t = {
-		.host = route->kind == UPSTREAM_TCP ? route->host : NULL,
-		.port = route->port,
-		.unix_path = route->unix_path,
-		.allow = route->target_allow,
-		.n_allow = route->n_target_allow,
-	};
-
-	return upstream_connect_to(base, dns, &t, bev, failed, arg);
+	memset(t, 0, sizeof(*t));
+	t->host = route->kind == UPSTREAM_TCP ? route->host : NULL;
+	t->port = route->port;
+	t->unix_path = route->unix_path;
+	t->allow = route->target_allow;
+	t->n_allow = route->n_target_allow;
 }
 
-/* Start connecting to TARGET; see upstream.h. */
+/* Start an attempt; see upstream.h. */
 struct upstream_conn *
-upstream_connect_to(struct event_base *base, struct evdns_base *dns,
-		    const struct upstream_target *target,
-		    struct bufferevent *bev, upstream_failed_cb failed,
-		    void *arg)
+upstream_connect(const struct upstream_request *rq, struct bufferevent *bev,
+		 const struct upstream_events *ev, void *arg)
 {
+	const struct upstream_target *target = rq->target;
+	struct evdns_base *dns = rq->dns;
 	struct upstream_conn *c;
 	struct sockaddr_storage ss;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	struct timeval tv;
 
 	c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return NULL;
-	c->base = base;
+	c->base = rq->base;
 	c->bev = bev;
-	c->failed = failed;
+	c->ev = *ev;
 	c->arg = arg;
 	c->allow = target->allow;
 	c->n_allow = target->n_allow;
+	c->tls = rq->tls;
+	c->tls_route = rq->tls_route;
+	c->timer = evtimer_new(rq->base, upstream_timeout_cb, c);
+	if (c->timer == NULL) {
+		free(c);
+		return NULL;
+	}
+	tv.tv_sec = (time_t)(rq->timeout_ms / 1000);
+	tv.tv_usec = (suseconds_t)((rq->timeout_ms % 1000) * 1000);
+	evtimer_add(c->timer, &tv);
+	/* BEV's callbacks are the attempt's until it ends. */
+	bufferevent_setcb(bev, NULL, NULL, upstream_event_cb, c);
 	memset(&ss, 0, sizeof(ss));
 
 	if (target->host == NULL) {
@@ -297,12 +445,15 @@ upstream_conn_free(struct upstream_conn *c)
 	if (c->fail_ev != NULL)
 		event_free(c->fail_ev);
 	c->fail_ev = NULL;
+	if (c->timer != NULL)
+		event_free(c->timer);
+	c->timer = NULL;
 	if (c->req != NULL) {
 		/* The callback still runs, later, from the loop (see struct
 		   upstream_conn): it frees C then. */
 		c->orphaned = true;
 		c->bev = NULL;
-		c->failed = NULL;
+		memset(&c->ev, 0, sizeof(c->ev));
 		c->arg = NULL;
 		c->allow = NULL;
 		c->n_allow = 0;

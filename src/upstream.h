@@ -1,7 +1,11 @@
 /*
- * upstream.h - connecting to a route's upstream without blocking the loop:
- * TCP to an IP literal or a name (resolved with evdns), or a unix socket;
- * and classifying how a connection attempt failed.
+ * upstream.h - the upstream connect state machine: a name resolved with
+ * evdns (never blocking the loop), TCP to the address or a unix socket,
+ * TLS on top for tls:// upstreams, all under the route's connect timeout;
+ * and the classification of how an attempt failed.
+ *
+ *   resolving -> connecting -> [TLS handshake] -> connected
+ *        \____________\_______________\______-> failed (one report)
  */
 #ifndef WSGATE_UPSTREAM_H
 #define WSGATE_UPSTREAM_H
@@ -11,9 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct evdns_base;
 struct config_route;
+struct evdns_base;
 struct netaddr_rule;
+struct tls_state;
 struct upstream_conn;
 
 /* Where to connect: a route's own upstream, or a token file's target. */
@@ -55,38 +60,54 @@ unsigned upstream_failure_code(const struct config_route *route,
 enum upstream_failure upstream_classify_errno(int err);
 
 /*
- * Called once, from its own loop pass, when connecting failed before the
- * bufferevent had a socket (DNS failure, socket or connect error).  ERR is
- * the errno value (0 for DNS failures).
+ * What a connection attempt reports, each through ARG.  Exactly one of
+ * CONNECTED or FAILED is called, at most once, never from inside
+ * upstream_connect; afterwards the caller frees the handle.
  */
-typedef void (*upstream_failed_cb)(enum upstream_failure f, int err, void *arg);
+struct upstream_events {
+	/* The bufferevent to write to is now BEV: a tls:// upstream's TCP
+	   connection moved into a TLS bufferevent, and what was queued in
+	   the old one's output moved with it.  The old one is gone.  May be
+	   NULL for callers that make no TLS connections. */
+	void (*bev_changed)(void *arg, struct bufferevent *bev);
+	/* Connected (for tls://, the handshake done and the peer verified):
+	   BEV has no callbacks; the caller sets its own. */
+	void (*connected)(void *arg, struct bufferevent *bev);
+	/* Could not connect: F, the errno value ERR (0: none), and for TLS
+	   failures DETAIL, what OpenSSL said (NULL otherwise). */
+	void (*failed)(void *arg, enum upstream_failure f, int err,
+		       const char *detail);
+};
+
+/* One connection attempt. */
+struct upstream_request {
+	struct event_base *base;
+	struct evdns_base *dns;               /* NULL: names fail as DNS */
+	const struct upstream_target *target; /* outlives the attempt */
+	struct tls_state *tls;                /* with tls_route */
+	const struct config_route *tls_route; /* NULL: no TLS; else TLS as
+						 this route says */
+	uint64_t timeout_ms;                  /* the whole attempt */
+};
+
+/* The target of ROUTE's own upstream (TCP or unix; not echo). */
+void upstream_route_target(const struct config_route *route,
+			   struct upstream_target *t);
 
 /*
- * Connect BEV (a socket bufferevent made with fd -1, callbacks set) to
- * ROUTE's upstream (TCP or unix; not echo).  Data already in BEV's output is
- * sent once connected.  Success and errors after the socket exists arrive as
- * BEV_EVENT_CONNECTED / BEV_EVENT_ERROR (errno set) in BEV's event callback;
- * earlier failures arrive in FAILED.  Returns a handle to cancel with
- * upstream_conn_free (it does not own BEV), or NULL on allocation failure.
+ * Connect BEV (a socket bufferevent made with fd -1) as RQ says.  Data
+ * already in BEV's output, and written to it meanwhile, is sent once
+ * connected.  Until the attempt ends BEV's callbacks are the attempt's,
+ * and it reports through EV (copied); when it ends, BEV has none.  Returns
+ * the handle (it does not own BEV), or NULL on allocation failure.
  */
-struct upstream_conn *upstream_connect(struct event_base *base,
-				       struct evdns_base *dns,
-				       const struct config_route *route,
+struct upstream_conn *upstream_connect(const struct upstream_request *rq,
 				       struct bufferevent *bev,
-				       upstream_failed_cb failed, void *arg);
+				       const struct upstream_events *ev,
+				       void *arg);
 
-/*
- * Same for TARGET (its strings and rules must outlive the connection
- * attempt).  An address outside TARGET's allow-list, literal or resolved,
- * fails with UPSTREAM_FORBIDDEN before any connect(2).
- */
-struct upstream_conn *upstream_connect_to(struct event_base *base,
-					  struct evdns_base *dns,
-					  const struct upstream_target *target,
-					  struct bufferevent *bev,
-					  upstream_failed_cb failed, void *arg);
-
-/* Cancel any pending resolution or callback and free C; NULL is fine. */
+/* Cancel whatever is pending (a lookup, the timer, a report) and free C;
+   BEV and its callbacks are left as they are.  NULL is fine. */
 void upstream_conn_free(struct upstream_conn *c);
 
 #endif
