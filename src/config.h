@@ -287,6 +287,33 @@ const struct config_origins *config_route_origins(const struct config *c,
 bool config_route_origin_missing_deny(const struct config *c,
 				      const struct config_route *r);
 
+/*
+ * Settings a reload reads but does not apply until a restart (the
+ * KF_RESTART keys of config_table.h), in the groups a reload warns about
+ * once each.
+ */
+enum config_restart {
+	CONFIG_RESTART_LISTEN = 1 << 0,    /* [gateway] listen addresses */
+	CONFIG_RESTART_IP_LIMITS = 1 << 1, /* max_connections_per_ip,
+					      new_connections_per_ip and
+					      _burst; and, while one of them
+					      is on, max_connections (it sizes
+					      the per-IP table) */
+	CONFIG_RESTART_WORKERS = 1 << 2,   /* workers, cpu_affinity */
+	CONFIG_RESTART_ADMIN = 1 << 3,     /* [admin] listen */
+	CONFIG_RESTART_RESOLV = 1 << 4,    /* resolv_conf */
+};
+
+/*
+ * The groups whose settings differ between OLD, the config in force, and
+ * NEW, a reloaded one: a bitmask of enum config_restart.  RUNNING_WORKERS
+ * is the number of worker threads running, NEW_WORKERS the number NEW's
+ * workers asks for (auto resolved by the caller).
+ */
+unsigned config_restart_changes(const struct config *old,
+				const struct config *new,
+				unsigned running_workers, unsigned new_workers);
+
 /* The value type of a key (a column of config_table.h). */
 enum config_key_type {
 	KT_LISTEN,       /* repeatable, comma-separated addresses */

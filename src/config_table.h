@@ -36,7 +36,7 @@ enum config_section {
 
 /* Key flags (struct config_key.flags). */
 enum config_key_flag {
-	KF_RESTART = 1 << 0,  /* a reload does not apply it (gateway.c warns) */
+	KF_RESTART = 1 << 0,  /* reload cannot apply it (config_restart.c) */
 	KF_TLS_ONLY = 1 << 1, /* route key for tls:// upstreams only */
 	KF_NOCASE = 1 << 2,   /* keywords compared ignoring ASCII case */
 };
