@@ -287,6 +287,71 @@ const struct config_origins *config_route_origins(const struct config *c,
 bool config_route_origin_missing_deny(const struct config *c,
 				      const struct config_route *r);
 
+/*
+ * Settings a reload reads but does not apply until a restart (the
+ * KF_RESTART keys of config_table.h), in the groups a reload warns about
+ * once each.
+ */
+enum config_restart {
+	CONFIG_RESTART_LISTEN = 1 << 0,    /* [gateway] listen addresses */
+	CONFIG_RESTART_IP_LIMITS = 1 << 1, /* max_connections_per_ip,
+					      new_connections_per_ip and
+					      _burst; and, while one of them
+					      is on, max_connections (it sizes
+					      the per-IP table) */
+	CONFIG_RESTART_WORKERS = 1 << 2,   /* workers, cpu_affinity */
+	CONFIG_RESTART_ADMIN = 1 << 3,     /* [admin] listen */
+	CONFIG_RESTART_RESOLV = 1 << 4,    /* resolv_conf */
+};
+
+/*
+ * The groups whose settings differ between OLD, the config in force, and
+ * NEW, a reloaded one: a bitmask of enum config_restart.  RUNNING_WORKERS
+ * is the number of worker threads running, NEW_WORKERS the number NEW's
+ * workers asks for (auto resolved by the caller).
+ */
+unsigned config_restart_changes(const struct config *old,
+				const struct config *new,
+				unsigned running_workers, unsigned new_workers);
+
+/* The value type of a key (a column of config_table.h). */
+enum config_key_type {
+	KT_LISTEN,       /* repeatable, comma-separated addresses */
+	KT_COUNT,        /* plain decimal integer */
+	KT_SIZE,         /* bytes with an optional k/m/g suffix */
+	KT_DURATION,     /* ms/s/m/h, bare number = seconds */
+	KT_BOOL,
+	KT_KEYWORD,      /* one of the row's words, stored as its value */
+	KT_UPSTREAM,
+	KT_SUBPROTOCOLS,
+	KT_CLOSE_CODE,
+	KT_WORKERS,      /* "auto" or a count */
+	KT_ADMIN_LISTEN, /* one numeric address */
+	KT_FILE,         /* a file name, kept with its line */
+	KT_STRING,       /* text, copied with its line */
+	KT_HOSTNAME,     /* a DNS name */
+	KT_FINGERPRINTS, /* comma-separated SHA-256 hex, ':' allowed */
+	KT_SERVER_NAMES, /* comma-separated names or *.wildcards */
+	KT_CIDR_LIST,    /* trusted_proxies */
+	KT_ORIGINS,
+	KT_ABS_FILE,     /* absolute path of a readable file */
+	KT_AUTH_FROM,
+	KT_TOKEN_NAME,   /* a cookie name or protocol prefix (tchars) */
+	KT_TARGET_ALLOW,
+	KT_RATE,         /* "20/s", "100/m", "1000/h", bare = per second */
+};
+
+/*
+ * A keyword and the value stored for it.  A list ends with {NULL}; an
+ * entry with value CONFIG_WORD_NOTE is no keyword but a remark added to
+ * the "expected ..." message after the words.
+ */
+struct config_word {
+	const char *word;
+	unsigned value;
+};
+#define CONFIG_WORD_NOTE UINT32_MAX
+
 /* One key of the table (config_table.h), for documents, tests and tools. */
 struct config_key_info {
 	const char *section;  /* "gateway", "limits", "admin", "tls",
@@ -297,6 +362,16 @@ struct config_key_info {
 	const char *doc;      /* one line */
 	bool restart;         /* a reload does not apply it */
 	bool tls_only;        /* a route key for tls:// upstreams only */
+	enum config_key_type type;
+	uint64_t min, max;    /* bounds of a number (KT_COUNT, KT_SIZE in
+				 bytes, KT_DURATION in ms, KT_WORKERS, the
+				 count of KT_RATE); KT_BOOL: 0, 1 */
+	const struct config_word *words; /* KT_KEYWORD, else NULL */
+	bool nocase;          /* keywords compared ignoring ASCII case */
+	size_t offset;        /* of the value's field in struct config_route
+				 ("route PATH"), struct config_tls_cert ("tls
+				 NAME") or else struct config */
+	size_t width;         /* its size; 0: no one field holds the value */
 };
 
 /* Key I of the table into *OUT: 0, or -1 past the last key. */

@@ -43,6 +43,13 @@ config_key_info(size_t i, struct config_key_info *out)
 	out->doc = k->doc;
 	out->restart = (k->flags & KF_RESTART) != 0;
 	out->tls_only = (k->flags & KF_TLS_ONLY) != 0;
+	out->type = k->type;
+	out->min = k->min;
+	out->max = k->max;
+	out->words = k->words;
+	out->nocase = (k->flags & KF_NOCASE) != 0;
+	out->offset = k->offset;
+	out->width = k->width;
 	return 0;
 }
 
@@ -103,15 +110,10 @@ config_set(struct config_loader *ld, enum config_key_id id, const char *v)
 					 config_add_subprotocol);
 	case KT_UPSTREAM:
 		return config_set_upstream(ld, v);
-	case KT_WORKERS:
-		if (strcmp(v, "auto") == 0) {
-			ld->c->workers = 0;
-			return 0;
-		}
-		if (config_number(ld, k, v, &n) < 0)
+	case KT_WORKERS: /* auto is stored as 0 */
+		if (strcmp(v, "auto") != 0 && config_number(ld, k, v, &n) < 0)
 			return -1; /* "expected a whole number": or auto */
-		ld->c->workers = (unsigned)n;
-		return 0;
+		break;
 	case KT_ADMIN_LISTEN:
 		if (config_parse_listen(v, &ld->c->admin.addr,
 					&ld->c->admin.addr_len) < 0) {

@@ -2,7 +2,8 @@
  * config_table.h - the config keys, one row each and nothing about a key
  * anywhere else: its section, name, value type, the field it is stored in,
  * bounds, keyword values, default, flags and a one-line description.
- * Private to config*.c; config_key_info() shows it to tests and tools.
+ * Private to config*.c; config_key_info() shows it to tests and tools
+ * (the value types and struct config_word are in config.h for that).
  *
  * The default is written as in the file and applied through the key's own
  * parser when a config (or a route) starts, so it cannot differ from what
@@ -33,49 +34,13 @@ enum config_section {
 	SEC_TLS_NAMED,   /* [tls NAME]: one SNI certificate */
 };
 
-enum config_key_type {
-	KT_LISTEN,       /* repeatable, comma-separated addresses */
-	KT_COUNT,        /* plain decimal integer */
-	KT_SIZE,         /* bytes with an optional k/m/g suffix */
-	KT_DURATION,     /* ms/s/m/h, bare number = seconds */
-	KT_BOOL,
-	KT_KEYWORD,      /* one of the row's words, stored as its value */
-	KT_UPSTREAM,
-	KT_SUBPROTOCOLS,
-	KT_CLOSE_CODE,
-	KT_WORKERS,      /* "auto" or a count */
-	KT_ADMIN_LISTEN, /* one numeric address */
-	KT_FILE,         /* a file name, kept with its line */
-	KT_STRING,       /* text, copied with its line */
-	KT_HOSTNAME,     /* a DNS name */
-	KT_FINGERPRINTS, /* comma-separated SHA-256 hex, ':' allowed */
-	KT_SERVER_NAMES, /* comma-separated names or *.wildcards */
-	KT_CIDR_LIST,    /* trusted_proxies */
-	KT_ORIGINS,
-	KT_ABS_FILE,     /* absolute path of a readable file */
-	KT_AUTH_FROM,
-	KT_TOKEN_NAME,   /* a cookie name or protocol prefix (tchars) */
-	KT_TARGET_ALLOW,
-	KT_RATE,         /* "20/s", "100/m", "1000/h", bare = per second */
-};
-
 /* Key flags (struct config_key.flags). */
 enum config_key_flag {
-	KF_RESTART = 1 << 0,  /* a reload does not apply it (gateway.c warns) */
+	KF_RESTART = 1 << 0,  /* reload cannot apply it (config_restart.c) */
 	KF_TLS_ONLY = 1 << 1, /* route key for tls:// upstreams only */
 	KF_NOCASE = 1 << 2,   /* keywords compared ignoring ASCII case */
 };
 
-/*
- * A keyword and the value stored for it.  A list ends with {NULL}; an
- * entry with value CONFIG_WORD_NOTE is no keyword but a remark added to
- * the "expected ..." message after the words.
- */
-struct config_word {
-	const char *word;
-	unsigned value;
-};
-#define CONFIG_WORD_NOTE UINT32_MAX
 #define W(...) ((const struct config_word[]){__VA_ARGS__, {NULL, 0}})
 #define NOW NULL /* no keywords */
 #define CONFIG_LOG_WORD_(level, text) {text, level},
@@ -109,8 +74,8 @@ struct config_word {
 	  "least severe message printed")                                      \
 	X(K_ACCESS_LOG, SEC_GATEWAY, "access_log", KT_BOOL, CF(access_log),    \
 	  0, 1, NOW, "on", 0, "one line per finished connection")             \
-	X(K_WORKERS, SEC_GATEWAY, "workers", KT_WORKERS, NOF, 1, 256, NOW,     \
-	  "auto", RS, "worker threads (auto: one per usable CPU)")             \
+	X(K_WORKERS, SEC_GATEWAY, "workers", KT_WORKERS, CF(workers), 1, 256, \
+	  NOW, "auto", RS, "worker threads (auto: one per usable CPU)")        \
 	X(K_CPU_AFFINITY, SEC_GATEWAY, "cpu_affinity", KT_KEYWORD,             \
 	  CF(pin_workers), 0, 0, W({"auto", 1}, {"off", 0}), "off", RS,       \
 	  "pin each worker to its own CPU")                                    \

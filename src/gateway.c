@@ -333,20 +333,6 @@ gateway_post(struct gateway *gw, struct config *cfg, bool shutdown)
 	}
 }
 
-/* True if A and B listen on the same addresses. */
-static bool
-gateway_same_listens(const struct config *a, const struct config *b)
-{
-	if (a->n_listens != b->n_listens)
-		return false;
-	for (size_t i = 0; i < a->n_listens; i++)
-		if (a->listens[i].addr_len != b->listens[i].addr_len ||
-		    memcmp(&a->listens[i].addr, &b->listens[i].addr,
-			   a->listens[i].addr_len) != 0)
-			return false;
-	return true;
-}
-
 /* The per-IP table CFG asks for, shared by every worker (it has its own
    mutex, taken at connection start and end only); 0, or -1 when out of
    memory.  NULL (no table) when no per-IP limit is set. */
@@ -375,26 +361,24 @@ gateway_make_ip_limit(struct gateway *gw, const struct config *cfg)
 	return gw->ip_limit != NULL ? 0 : -1;
 }
 
-/* True if A and B set the same per-IP limits. */
-static bool
-gateway_same_ip_limits(const struct config *a, const struct config *b)
-{
-	bool a_on = a->limits.max_connections_per_ip != 0 ||
-		    a->limits.new_connections_rate != 0;
-	bool b_on = b->limits.max_connections_per_ip != 0 ||
-		    b->limits.new_connections_rate != 0;
-
-	if (!a_on && !b_on)
-		return true;
-	return a->limits.max_connections_per_ip ==
-		       b->limits.max_connections_per_ip &&
-	       a->limits.new_connections_rate == b->limits.new_connections_rate &&
-	       a->limits.new_connections_per_ms ==
-		       b->limits.new_connections_per_ms &&
-	       a->limits.new_connections_burst ==
-		       b->limits.new_connections_burst &&
-	       a->max_connections == b->max_connections;
-}
+/* What a reload says about each group of settings it cannot apply, in
+   the order it says it. */
+static const struct {
+	unsigned group; /* enum config_restart */
+	const char *text;
+} gateway_restart_warnings[] = {
+	{CONFIG_RESTART_LISTEN, "reload: listen addresses changed; they take "
+				"effect only after a restart"},
+	{CONFIG_RESTART_IP_LIMITS,
+	 "reload: per-IP limits (and max_connections' share of them) changed; "
+	 "they take effect only after a restart"},
+	{CONFIG_RESTART_WORKERS, "reload: workers or cpu_affinity changed; "
+				 "they take effect only after a restart"},
+	{CONFIG_RESTART_ADMIN, "reload: [admin] listen changed; it takes "
+			       "effect only after a restart"},
+	{CONFIG_RESTART_RESOLV, "reload: resolv_conf changed; it takes effect "
+				"only after a restart"},
+};
 
 /* SIGHUP: re-read the file; apply it to new connections, or keep the old
    one and say why. */
@@ -404,6 +388,7 @@ gateway_reload(struct gateway *gw)
 	char err[1024];
 	struct config *cfg;
 	struct timeval now;
+	unsigned changed;
 
 	gettimeofday(&now, NULL);
 	gw->stats.last_reload_time =
@@ -417,29 +402,13 @@ gateway_reload(struct gateway *gw)
 			  err);
 		return;
 	}
-	if (!gateway_same_listens(gw->cfg, cfg))
-		log_warn("reload: listen addresses changed; they take effect "
-			 "only after a restart");
-	if (!gateway_same_ip_limits(gw->cfg, cfg))
-		log_warn("reload: per-IP limits (and max_connections' share of "
-			 "them) changed; they take effect only after a restart");
-	if (gateway_worker_count(cfg) != gw->n_workers ||
-	    cfg->pin_workers != gw->cfg->pin_workers)
-		log_warn("reload: workers or cpu_affinity changed; they take "
-			 "effect only after a restart");
-	if (cfg->has_admin != gw->cfg->has_admin ||
-	    (cfg->has_admin &&
-	     (cfg->admin.addr_len != gw->cfg->admin.addr_len ||
-	      memcmp(&cfg->admin.addr, &gw->cfg->admin.addr,
-		     cfg->admin.addr_len) != 0)))
-		log_warn("reload: [admin] listen changed; it takes effect only "
-			 "after a restart");
-	if ((cfg->resolv_conf.value == NULL) !=
-		    (gw->cfg->resolv_conf.value == NULL) ||
-	    (cfg->resolv_conf.value != NULL &&
-	     strcmp(cfg->resolv_conf.value, gw->cfg->resolv_conf.value) != 0))
-		log_warn("reload: resolv_conf changed; it takes effect only "
-			 "after a restart");
+	changed = config_restart_changes(gw->cfg, cfg, gw->n_workers,
+					 gateway_worker_count(cfg));
+	for (size_t i = 0; i < sizeof(gateway_restart_warnings) /
+				    sizeof(gateway_restart_warnings[0]);
+	     i++)
+		if (changed & gateway_restart_warnings[i].group)
+			log_warn("%s", gateway_restart_warnings[i].text);
 	/* Certificates and keys are read again; a bad file refuses the whole
 	   reload, so config and contexts never disagree. */
 	if (tls_reload(gw->tls, cfg) < 0) {

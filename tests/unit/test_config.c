@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -2142,6 +2143,221 @@ START_TEST(test_client_cert_route_keys)
 }
 END_TEST
 
+/* --- reload: the settings that take a restart ----------------------------- */
+
+/* Two readable regular files (resolv_conf, auth_tokens), made per test. */
+static char restart_file[2][64];
+
+/*
+ * Keys the reload test sets in both files: what the others need to load
+ * (certificate pairs, client_verify for client_subject, a tls:// upstream
+ * for its keys, auth_tokens for the auth_* keys) and a per-IP limit, so
+ * that new_connections_burst counts.  Workers is a number, so the thread
+ * counts compared are the file's.
+ */
+static const struct {
+	const char *section, *name, *value;
+} restart_ctx[] = {
+	{"gateway", "listen", "127.0.0.1:8080"},
+	{"gateway", "workers", "2"},
+	{"limits", "new_connections_per_ip", "10/s"},
+	{"tls", "certificate", "c.pem"},
+	{"tls", "key", "c.key"},
+	{"tls", "client_ca", "ca.pem"},
+	{"tls", "client_verify", "optional"},
+	{"tls NAME", "server_names", "a.example"},
+	{"tls NAME", "certificate", "a.pem"},
+	{"tls NAME", "key", "a.key"},
+	{"route PATH", "upstream", "tls://localhost:1"},
+	{"route PATH", "upstream_certificate", "u.pem"},
+	{"route PATH", "upstream_key", "u.key"},
+	{"route PATH", "auth_tokens", restart_file[0]},
+};
+
+/* Key K's value in the context; NULL: unset. */
+static const char *
+restart_ctx_value(const struct config_key_info *k)
+{
+	for (size_t i = 0; i < sizeof(restart_ctx) / sizeof(restart_ctx[0]);
+	     i++)
+		if (strcmp(restart_ctx[i].section, k->section) == 0 &&
+		    strcmp(restart_ctx[i].name, k->name) == 0)
+			return restart_ctx[i].value;
+	return NULL;
+}
+
+/* A valid value of K other than the one the context file has, into BUF. */
+static const char *
+restart_other_value(const struct config_key_info *k, char *buf, size_t cap)
+{
+	const char *cur = restart_ctx_value(k);
+	uint64_t n = 0;
+
+	if (cur == NULL)
+		cur = k->def;
+	switch (k->type) {
+	case KT_COUNT:
+	case KT_SIZE:
+	case KT_DURATION:
+		if (cur != NULL && k->type == KT_SIZE)
+			ck_assert_int_eq(config_parse_size(cur, &n), 0);
+		else if (cur != NULL && k->type == KT_DURATION)
+			ck_assert_int_eq(config_parse_duration(cur, &n), 0);
+		else if (cur != NULL)
+			ck_assert_int_eq(sscanf(cur, "%" SCNu64, &n), 1);
+		n = n < k->max ? n + 1 : n - 1;
+		if (n < k->min)
+			n = k->min;
+		snprintf(buf, cap, "%" PRIu64 "%s", n,
+			 k->type == KT_DURATION ? "ms" : "");
+		return buf;
+	case KT_BOOL:
+		return cur != NULL && strcmp(cur, "on") == 0 ? "off" : "on";
+	case KT_KEYWORD: {
+		const char *w = NULL;
+		for (const struct config_word *x = k->words; x->word != NULL;
+		     x++)
+			if (x->value != CONFIG_WORD_NOTE &&
+			    (cur == NULL || strcasecmp(x->word, cur) != 0))
+				w = x->word; /* the last other word */
+		ck_assert_ptr_nonnull(w);
+		return w;
+	}
+	case KT_LISTEN: return "127.0.0.1:8081";
+	case KT_ADMIN_LISTEN: return "127.0.0.1:9090";
+	case KT_WORKERS: return "3";
+	case KT_RATE: return "20/s";
+	case KT_UPSTREAM: return "tls://localhost:2";
+	case KT_SUBPROTOCOLS: return "chat";
+	case KT_CLOSE_CODE: return "4000";
+	case KT_FILE:
+	case KT_ABS_FILE: return restart_file[1];
+	case KT_STRING: return "CN=other";
+	case KT_HOSTNAME: return "other.example";
+	case KT_FINGERPRINTS:
+		return "abababababababababababababababab"
+		       "abababababababababababababababab";
+	case KT_SERVER_NAMES: return "b.example";
+	case KT_CIDR_LIST: return "10.0.0.0/8";
+	case KT_ORIGINS: return "https://other.example";
+	case KT_AUTH_FROM: return "query";
+	case KT_TOKEN_NAME: return "other";
+	case KT_TARGET_ALLOW: return "127.0.0.0/8:5900-5999";
+	}
+	ck_abort_msg("[%s] %s: no other value for its type (add one here)",
+		     k->section, k->name);
+	return NULL;
+}
+
+/* The context file, with key OTHER (if not SIZE_MAX) set to another value. */
+static struct config *
+restart_load(size_t other)
+{
+	static const char *const sections[][2] = {
+		{"gateway", "[gateway]"}, {"limits", "[limits]"},
+		{"admin", "[admin]"},     {"tls", "[tls]"},
+		{"tls NAME", "[tls a]"},  {"route PATH", "[route /]"},
+	};
+	char text[4096], buf[128];
+	size_t o = 0;
+	struct config *c;
+
+	for (size_t s = 0; s < sizeof(sections) / sizeof(sections[0]); s++) {
+		struct config_key_info k;
+		o += (size_t)snprintf(text + o, sizeof(text) - o, "%s\n",
+				      sections[s][1]);
+		for (size_t i = 0; config_key_info(i, &k) == 0; i++) {
+			const char *v = i == other
+						? restart_other_value(
+							  &k, buf, sizeof(buf))
+						: restart_ctx_value(&k);
+			if (strcmp(k.section, sections[s][0]) != 0 || v == NULL)
+				continue;
+			o += (size_t)snprintf(text + o, sizeof(text) - o,
+					      "%s = %s\n", k.name, v);
+			ck_assert_uint_lt(o, sizeof(text));
+		}
+	}
+	c = load(text);
+	ck_assert_msg(c != NULL, "%s\n%s", err, text);
+	return c;
+}
+
+/* A reload warns about a change of every key the table marks KF_RESTART
+   and of no other (max_connections: only its share of the per-IP table,
+   while a per-IP limit is on); each group it warns about is reached. */
+START_TEST(test_restart_keys_are_compared)
+{
+	struct config_key_info k;
+	struct config *base;
+	unsigned seen = 0;
+	char bad[4096];
+	size_t o = 0;
+
+	bad[0] = '\0';
+	for (int f = 0; f < 2; f++)
+		write_temp(restart_file[f], sizeof(restart_file[f]), "x\n", 2);
+	base = restart_load(SIZE_MAX);
+	ck_assert_uint_eq(config_restart_changes(base, base, base->workers,
+						 base->workers),
+			  0);
+	for (size_t i = 0; config_key_info(i, &k) == 0; i++) {
+		struct config *c = restart_load(i);
+		unsigned got = config_restart_changes(base, c, base->workers,
+						      c->workers);
+		unsigned want = k.restart ? got
+				: strcmp(k.name, "max_connections") == 0
+					? CONFIG_RESTART_IP_LIMITS
+					: 0;
+		if ((k.restart && got == 0) || got != want)
+			o += (size_t)snprintf(bad + o, sizeof(bad) - o,
+					      "\n  [%s] %s: restart %d, groups "
+					      "changed %#x",
+					      k.section, k.name, k.restart,
+					      got);
+		ck_assert_uint_lt(o, sizeof(bad));
+		if (k.restart)
+			seen |= got;
+		config_free(c);
+	}
+	ck_assert_msg(bad[0] == '\0',
+		      "config_restart_changes disagrees with KF_RESTART:%s",
+		      bad);
+	ck_assert_uint_eq(seen, CONFIG_RESTART_LISTEN |
+					CONFIG_RESTART_IP_LIMITS |
+					CONFIG_RESTART_WORKERS |
+					CONFIG_RESTART_ADMIN |
+					CONFIG_RESTART_RESOLV);
+	config_free(base);
+	for (int f = 0; f < 2; f++)
+		unlink(restart_file[f]);
+}
+END_TEST
+
+/* Without a per-IP limit max_connections is all applied by a reload; the
+   thread count compared is the running one, not the old file's. */
+START_TEST(test_restart_changes_details)
+{
+#define GW_(kv)                                                                \
+	"[gateway]\nlisten = 127.0.0.1:8080\n" kv "[route /]\nupstream = echo\n"
+	struct config *a = load(GW_("max_connections = 5\n"));
+	struct config *b = load(GW_("max_connections = 6\n"));
+	struct config *w = load(GW_("workers = auto\n"));
+#undef GW_
+
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_nonnull(w);
+	ck_assert_uint_eq(config_restart_changes(a, b, 1, 1), 0);
+	ck_assert_uint_eq(config_restart_changes(a, w, 4, 4), 0);
+	ck_assert_uint_eq(config_restart_changes(a, w, 4, 2),
+			  CONFIG_RESTART_WORKERS);
+	config_free(a);
+	config_free(b);
+	config_free(w);
+}
+END_TEST
+
 /* The suite. */
 static Suite *
 config_suite(void)
@@ -2152,6 +2368,8 @@ config_suite(void)
 	tcase_add_test(tc, test_shipped_file_loads);
 	tcase_add_test(tc, test_documents_name_every_key);
 	tcase_add_test(tc, test_table_defaults_apply);
+	tcase_add_test(tc, test_restart_keys_are_compared);
+	tcase_add_test(tc, test_restart_changes_details);
 	tcase_add_test(tc, test_shipped_example_route_is_valid);
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_every_key_set);
