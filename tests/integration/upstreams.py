@@ -61,14 +61,22 @@ class Upstream:
     def __init__(self):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._listen((HOST, 0))
+        self.port = self.sock.getsockname()[1]
+        self.addr = "%s:%d" % (HOST, self.port)
+        self._start()
+
+    def _listen(self, where):
+        """Bind self.sock (rcvbuf first: see above) and listen."""
         if self.rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
                                  self.rcvbuf)
-        self.sock.bind((HOST, 0))
+        self.sock.bind(where)
         self.sock.listen(self.backlog)
         self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.addr = "%s:%d" % (HOST, self.port)
+
+    def _start(self):
+        """Start accepting on the listening self.sock."""
         self.conns = []
         self.lock = threading.Lock()
         self.new_conn = threading.Condition(self.lock)
@@ -412,21 +420,15 @@ class SelectEchoUpstream:
 class UnixEchoUpstream(Upstream):
     """An echo server on a unix socket (path in self.path)."""
 
+    backlog = 16
+
     def __init__(self, path):
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
+        self._listen(path)
         self.port = None
         self.addr = "unix:" + path
-        self.conns = []
-        self.lock = threading.Lock()
-        self.new_conn = threading.Condition(self.lock)
-        self.stopping = False
-        self.thread = threading.Thread(target=self._accept_loop, daemon=True)
-        self.thread.start()
-        at_cleanup(self.stop)
+        self._start()
 
     handle = EchoUpstream.handle
 
