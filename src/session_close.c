@@ -64,10 +64,10 @@ struct end_row {
 #define G_ "gateway"
 #define U_ "upstream"
 
-/* The table.  Effects run in its column order: the info line, the reason,
-   the logged code, fail_fast, the upstream, the client (so the upstream is
-   closed before our Close stops reading it, and the reason is set before
-   the client goes). */
+/* The table.  A row's effects run in this order, the triples' order: the
+   info line, the reason, the logged code, fail_fast, the upstream, the
+   client (so the upstream is closed before our Close stops reading it, and
+   the reason is set before the client goes). */
 static const struct end_row end_rows[SESSION_END_N] = {
 	/* event                      who  reason  code  failure
 	                                   upstream  client  flags */
