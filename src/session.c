@@ -73,7 +73,6 @@
 #include "worker_ctx.h"
 
 static uint64_t session_us(struct timeval tv);
-static void session_replace_reason(struct session *s, const char *reason);
 static void session_log(struct session *s);
 static void session_free_cb(evutil_socket_t fd, short what, void *arg);
 static void session_client_read_cb(struct bufferevent *bev, void *arg);
@@ -181,7 +180,7 @@ session_arm(struct event *ev, uint64_t ms)
 
 /* Replace the logged reason (held on the heap: most sessions are idle, and
    never need one until they end). */
-static void
+void
 session_replace_reason(struct session *s, const char *reason)
 {
 	free(s->reason);
@@ -500,28 +499,25 @@ session_client_event_cb(struct bufferevent *bev, short what, void *arg)
 			}
 		}
 	}
-	if (s->state == SESSION_HANDSHAKE)
-		session_set_reason(s, "client", reset ? "client reset before upgrade"
-						      : "client closed before upgrade");
+	if (s->state == SESSION_HANDSHAKE) {
+		session_end(s, reset ? SESSION_END_CLIENT_RESET_EARLY
+				     : SESSION_END_CLIENT_EOF_EARLY);
+		return;
+	}
 	if (s->state == SESSION_OPEN && !s->close_rcvd) {
 		/* Vanished without a Close: RFC 6455 7.1.5 code 1006. */
 		log_debug("%s: client %s without Close", s->peer,
 			  reset ? "error" : "EOF");
-		if (!s->close_sent)
-			s->code_logged = WS_CLOSE_ABNORMAL;
-		session_set_reason(s, "client",
-				   reset ? "client reset" : "client vanished");
-		if (reset && err != 0) {
-			char why[96];
-			snprintf(why, sizeof(why), "client reset: %s",
-				 strerror(err));
-			session_replace_reason(s, why);
-		}
-		/* RST at once if the client reset; otherwise what the client
-		   sent before its FIN still goes out, then FIN. */
-		session_up_close(s, reset ? UP_CLOSE_RESET : UP_CLOSE_FLUSH);
+		if (reset)
+			session_end_detail(s, SESSION_END_CLIENT_RESET,
+					   err != 0 ? strerror(err) : NULL);
+		else
+			session_end(s, SESSION_END_CLIENT_VANISHED);
+		return;
 	}
-	session_client_drop(s, false);
+	/* The end had begun (a Close either way, an HTTP answer): its
+	   reason stands. */
+	session_end(s, SESSION_END_CLIENT_GONE);
 }
 
 /* Take over an accepted socket; see session.h. */
@@ -643,16 +639,12 @@ session_shutdown(struct session *s)
 {
 	switch (s->state) {
 	case SESSION_HANDSHAKE:
-		session_set_reason(s, "gateway", "gateway shutting down");
-		session_client_drop(s, false);
+		session_end(s, SESSION_END_SHUTDOWN_EARLY);
 		break;
 	case SESSION_OPEN:
 		if (s->close_sent)
 			break;
-		session_set_reason(s, "gateway", "gateway shutting down");
-		session_up_close(s, UP_CLOSE_FLUSH);
-		session_send_close(s, WS_CLOSE_GOING_AWAY,
-				   "gateway shutting down");
+		session_end(s, SESSION_END_SHUTDOWN);
 		break;
 	default:
 		break;
@@ -665,7 +657,5 @@ session_abort(struct session *s)
 {
 	if (s->state == SESSION_DONE)
 		return;
-	session_set_reason(s, "gateway", "drain timeout");
-	session_up_close(s, UP_CLOSE_NOW);
-	session_client_drop(s, false);
+	session_end(s, SESSION_END_DRAIN_TIMEOUT);
 }

@@ -38,6 +38,8 @@ session_reject(struct session *s, int status, const char *body)
 	char buf[512];
 	int n;
 
+	/* Not a session_end row: the reason is the HTTP body, and the client
+	   is closed only once the answer is out (session_client_write_cb). */
 	s->http_status = status;
 	metrics_handshake_failure(&s->w->metrics, status);
 	session_set_reason(s, "gateway", body);
@@ -252,8 +254,7 @@ session_handshake_done(struct session *s)
 	if (cfg->limits.idle_timeout_ms > 0) {
 		s->idle_timer = evtimer_new(s->w->base, session_idle_cb, s);
 		if (s->idle_timer == NULL) {
-			session_fail(s, "gateway", WS_CLOSE_INTERNAL_ERROR,
-				     "out of memory");
+			session_end(s, SESSION_END_NO_MEMORY);
 			return;
 		}
 		session_arm(s->idle_timer, cfg->limits.idle_timeout_ms);
@@ -263,7 +264,7 @@ session_handshake_done(struct session *s)
 		/* auth_failure = close: the page sees why (RFC 6455 7.4.1) */
 		log_info("%s: %s: refused after the upgrade: %s", s->peer,
 			 s->route->path, verdict.reason);
-		session_fail(s, "gateway", WS_CLOSE_POLICY, verdict.reason);
+		session_end_detail(s, SESSION_END_POLICY, verdict.reason);
 		return;
 	}
 	if (!s->is_echo && !session_up_start(s, &verdict))
@@ -292,8 +293,7 @@ session_proxy_header(struct session *s)
 		if (st == PROXY_PROTO_ERROR) {
 			log_warn("%s: %s: closed", s->peer,
 				 proxy_proto_error_text(proxy_proto_error(s->pp)));
-			session_set_reason(s, "gateway", "bad PROXY header");
-			session_client_drop(s, false);
+			session_end(s, SESSION_END_BAD_PROXY_HEADER);
 			return -1;
 		}
 		if (st == PROXY_PROTO_DONE) {
@@ -375,7 +375,7 @@ void
 session_client_tls_failed(struct session *s, struct bufferevent *bev,
 			  short what, int err)
 {
-	char errs[512], reason[96];
+	char errs[512];
 	size_t first;
 
 	tls_bev_errors(bev, errs, sizeof(errs));
@@ -392,8 +392,6 @@ session_client_tls_failed(struct session *s, struct bufferevent *bev,
 			 errs);
 		log_debug("%s: TLS handshake errors: %s", s->peer, errs);
 	}
-	snprintf(reason, sizeof(reason), "TLS handshake failed: %.*s",
-		 (int)strcspn(errs, ";"), errs);
-	session_set_reason(s, "client", reason);
-	session_client_drop(s, false);
+	errs[strcspn(errs, ";")] = '\0'; /* the first error is the reason */
+	session_end_detail(s, SESSION_END_CLIENT_TLS_FAILED, errs);
 }

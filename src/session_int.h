@@ -73,6 +73,55 @@ enum up_close_mode {
 	UP_CLOSE_RESET, /* at once: RST */
 };
 
+/* The ways a session ends.  Each has one row in session_close.c's table:
+   who closed it, the Close code, the reason, what becomes of the upstream
+   and of the client (session_end). */
+enum session_end_event {
+	/* the client */
+	SESSION_END_CLIENT_EOF_EARLY,   /* EOF before the upgrade */
+	SESSION_END_CLIENT_RESET_EARLY, /* reset before the upgrade */
+	SESSION_END_CLIENT_TLS_FAILED,  /* its TLS handshake failed; detail:
+					   the first error */
+	SESSION_END_CLIENT_VANISHED,    /* EOF without a Close */
+	SESSION_END_CLIENT_RESET,       /* reset without a Close; detail:
+					   strerror */
+	SESSION_END_CLIENT_VANISHED_UNREAD, /* FIN seen while not read: noted
+					   only, the close timeout ends it */
+	SESSION_END_CLIENT_PROTOCOL,    /* broke RFC 6455: session_end_code
+					   with the decoder's code and text */
+	SESSION_END_CLIENT_GONE,        /* left once the end had begun */
+	/* the gateway */
+	SESSION_END_HANDSHAKE_TIMEOUT,
+	SESSION_END_TLS_HANDSHAKE_TIMEOUT,
+	SESSION_END_BAD_PROXY_HEADER,
+	SESSION_END_SHUTDOWN_EARLY,     /* shutting down, before the upgrade */
+	SESSION_END_SHUTDOWN,
+	SESSION_END_DRAIN_TIMEOUT,
+	SESSION_END_POLICY,             /* refused after the upgrade; detail:
+					   why */
+	SESSION_END_NO_MEMORY,          /* nothing lost yet: Close 1011 */
+	SESSION_END_QUEUE_NO_MEMORY,    /* bytes toward the client lost: RST */
+	SESSION_END_PACK_NO_MEMORY,     /* the same, packing for TLS */
+	SESSION_END_IDLE_TIMEOUT,
+	SESSION_END_PONG_TIMEOUT,
+	SESSION_END_CLOSE_TIMEOUT,
+	SESSION_END_LINGER_TIMEOUT,     /* the timer once the end had begun */
+	SESSION_END_CLIENT_STALLED,
+	SESSION_END_CLIENT_STALLED_LATE, /* ...before the upgrade or after our
+					    Close: nothing more is sent */
+	SESSION_END_UPSTREAM_STALLED,
+	/* the upstream */
+	SESSION_END_UPSTREAM_CLOSED,
+	SESSION_END_UPSTREAM_BAD_UTF8,
+	SESSION_END_UPSTREAM_ABORTED,   /* reset, route abort_on_reset */
+	/* one per enum upstream_failure, in its order (session_end_upstream):
+	   SESSION_END_UPSTREAM_REFUSED and so on; detail: strerror */
+#define SESSION_END_UPSTREAM_(name, text) SESSION_END_##name,
+	UPSTREAM_FAILURES(SESSION_END_UPSTREAM_)
+#undef SESSION_END_UPSTREAM_
+	SESSION_END_N
+};
+
 enum upstream_state {
 	UP_NONE,       /* echo route, or not started */
 	UP_CONNECTING,
@@ -175,6 +224,7 @@ uint64_t session_ms_between(uint64_t a, uint64_t b);
 void session_timer_stop(struct event *ev);
 void session_arm(struct event *ev, uint64_t ms);
 void session_set_reason(struct session *s, const char *who, const char *reason);
+void session_replace_reason(struct session *s, const char *reason);
 uint64_t session_monotonic_ms(void);
 void session_maybe_done(struct session *s);
 void session_sock_ended(struct session *s, struct bufferevent *bev, bool eof,
@@ -211,12 +261,16 @@ bool session_up_splice(struct session *s);
 void session_up_read_cb(struct bufferevent *bev, void *arg);
 
 /* session_close.c */
+void session_end(struct session *s, enum session_end_event ev);
+void session_end_detail(struct session *s, enum session_end_event ev,
+			const char *detail);
+void session_end_code(struct session *s, enum session_end_event ev,
+		      unsigned code, const char *detail);
+enum session_end_event session_end_upstream(enum upstream_failure f);
 void session_client_drop(struct session *s, bool reset);
 void session_linger(struct session *s);
 void session_arm_close(struct session *s);
 void session_send_close(struct session *s, unsigned code, const char *reason);
-void session_fail(struct session *s, const char *who, unsigned code,
-	     const char *reason);
 void session_up_close(struct session *s, enum up_close_mode mode);
 void session_up_free(struct session *s, bool notify);
 

@@ -140,6 +140,9 @@ session_control(struct session *s, const struct ws_event *ev)
 		metrics_close_code(&s->w->metrics, ev->close_code, 0);
 		if (s->code_logged == 0)
 			s->code_logged = ev->close_code;
+		/* Not a session_end row: our Close echoes the client's code
+		   with no reason text, and goes before the upstream is
+		   flushed. */
 		session_set_reason(s, "client", "client closed");
 		/* RFC 6455 5.5.1: echo the status code; 1005 means none. */
 		if (!s->close_sent) {
@@ -314,7 +317,8 @@ session_frames(struct session *s)
 		   batched goes first. */
 		session_batch_flush(s, in, &b);
 		if (r < 0) {
-			session_fail(s, "client", ev.error_code, ev.error);
+			session_end_code(s, SESSION_END_CLIENT_PROTOCOL,
+					 ev.error_code, ev.error);
 			return;
 		}
 		switch (ev.type) {

@@ -38,32 +38,25 @@ session_timer_cb(evutil_socket_t fd, short what, void *arg)
 		if (s->client_tls && !s->client_tls_ok) {
 			metrics_add(&s->w->metrics.tls_handshake_failures, 1);
 			log_info("%s: TLS handshake failed: timeout", s->peer);
-			session_set_reason(s, "gateway",
-					   "TLS handshake timeout");
+			session_end(s, SESSION_END_TLS_HANDSHAKE_TIMEOUT);
 		} else {
 			log_debug("%s: handshake timeout", s->peer);
-			session_set_reason(s, "gateway", "handshake timeout");
+			session_end(s, SESSION_END_HANDSHAKE_TIMEOUT);
 		}
-		session_client_drop(s, false);
 		break;
 	case SESSION_OPEN:
 		if (s->client_fin && !s->close_rcvd) {
 			/* It left while we could not read it (session_watch_cb)
 			   and what it sent could not all go on in time. */
 			log_debug("%s: client vanished while not read", s->peer);
-			session_set_reason(s, "client", "client vanished");
-			if (!s->close_sent)
-				s->code_logged = WS_CLOSE_ABNORMAL;
+			session_end(s, SESSION_END_CLIENT_VANISHED_UNREAD);
 		}
 		/* Our Close went out (or is stuck) and no answer came. */
 		log_debug("%s: close timeout", s->peer);
-		session_set_reason(s, "gateway", "close timeout");
-		session_up_close(s, UP_CLOSE_NOW);
-		session_client_drop(s, false);
+		session_end(s, SESSION_END_CLOSE_TIMEOUT);
 		break;
 	default:
-		session_up_close(s, UP_CLOSE_NOW);
-		session_client_drop(s, false);
+		session_end(s, SESSION_END_LINGER_TIMEOUT);
 		break;
 	}
 }
@@ -132,18 +125,14 @@ session_client_stalled(struct session *s)
 	log_info("%s: client stalled: %zu bytes queued toward it, none taken "
 		 "for %" PRIu64 " ms", s->peer, session_client_queued(s),
 		 s->cfg->limits.stall_timeout_ms);
-	session_set_reason(s, "gateway", "client stalled");
 	if (s->state != SESSION_OPEN || s->close_sent) {
 		/* Not even our Close (or HTTP answer) went: give up now. */
-		session_up_close(s, UP_CLOSE_NOW);
-		session_client_drop(s, false);
+		session_end(s, SESSION_END_CLIENT_STALLED_LATE);
 		return;
 	}
 	metrics_add(&s->rm->stalls_client, 1);
 	frame_queue_clear(s->to_client); /* whole frames: nothing is cut */
-	s->fail_fast = 1;
-	session_up_close(s, UP_CLOSE_NOW);
-	session_send_close(s, WS_CLOSE_INTERNAL_ERROR, "client stalled");
+	session_end(s, SESSION_END_CLIENT_STALLED);
 	/* The timeout switched writing off; the Close may still go. */
 	if (s->client != NULL)
 		bufferevent_enable(s->client, EV_WRITE);
@@ -160,9 +149,7 @@ session_up_stalled(struct session *s)
 		 evbuffer_get_length(bufferevent_get_output(s->up)),
 		 s->cfg->limits.stall_timeout_ms);
 	metrics_add(&s->rm->stalls_upstream, 1);
-	session_set_reason(s, "gateway", "upstream stalled");
-	session_up_close(s, UP_CLOSE_RESET);
-	session_send_close(s, WS_CLOSE_INTERNAL_ERROR, "upstream stalled");
+	session_end(s, SESSION_END_UPSTREAM_STALLED);
 }
 
 /* Ping after ping_interval without traffic from the client; no traffic
@@ -183,10 +170,7 @@ session_ping(struct session *s)
 		if (!s->rx_since_ping && !s->client_paused) {
 			log_info("%s: no pong within %" PRIu64 " ms", s->peer,
 				 lim->pong_timeout_ms);
-			session_set_reason(s, "gateway", "pong timeout");
-			s->code_logged = WS_CLOSE_ABNORMAL;
-			session_up_close(s, UP_CLOSE_NOW);
-			session_client_drop(s, false);
+			session_end(s, SESSION_END_PONG_TIMEOUT);
 			return;
 		}
 		s->ping_outstanding = 0;
@@ -228,7 +212,5 @@ session_idle_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	log_info("%s: idle for %" PRIu64 " ms", s->peer, quiet);
-	session_set_reason(s, "gateway", "idle timeout");
-	session_up_close(s, UP_CLOSE_FLUSH);
-	session_send_close(s, WS_CLOSE_NORMAL, "idle timeout");
+	session_end(s, SESSION_END_IDLE_TIMEOUT);
 }

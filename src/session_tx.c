@@ -289,7 +289,7 @@ session_client_frames_packed(struct session *s, struct ws_cut *c,
 			/* OpenSSL holds part of a record we cannot finish */
 			log_warn("%s: out of memory queueing toward the client",
 				 s->peer);
-			session_client_drop(s, true);
+			session_end(s, SESSION_END_PACK_NO_MEMORY);
 			return true;
 		}
 		memcpy(v.iov_base, s->w->pack_buf + done, total - done);
@@ -429,8 +429,7 @@ broken:
 	   go on.  A fresh pipe for the next session. */
 	log_warn("%s: out of memory queueing toward the client", s->peer);
 	splice_pipe_close(p);
-	session_set_reason(s, "gateway", "out of memory");
-	session_client_drop(s, true);
+	session_end(s, SESSION_END_QUEUE_NO_MEMORY);
 	return true;
 }
 
@@ -474,9 +473,8 @@ session_up_read_cb(struct bufferevent *bev, void *arg)
 						 "UTF-8 on a text route",
 						 s->peer, s->route->upstream);
 					evbuffer_drain(in, avail);
-					session_fail(s, "upstream",
-						     WS_CLOSE_INTERNAL_ERROR,
-						     "upstream sent invalid UTF-8");
+					session_end(
+						s, SESSION_END_UPSTREAM_BAD_UTF8);
 					return;
 				}
 				done += l;

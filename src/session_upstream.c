@@ -237,14 +237,11 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_EOF) {
 		if (s->up_held > 0 && !s->close_sent) {
-			session_fail(s, "upstream", WS_CLOSE_INTERNAL_ERROR,
-				     "upstream sent invalid UTF-8");
+			session_end(s, SESSION_END_UPSTREAM_BAD_UTF8);
 			return;
 		}
 		log_debug("%s: upstream closed", s->peer);
-		session_set_reason(s, "upstream", "upstream closed");
-		session_up_close(s, UP_CLOSE_NOW);
-		session_send_close(s, WS_CLOSE_NORMAL, "upstream closed");
+		session_end(s, SESSION_END_UPSTREAM_CLOSED);
 		return;
 	}
 	/* Reset or another error mid-stream (a TLS error says which). */
@@ -255,14 +252,7 @@ session_up_event_cb(struct bufferevent *bev, short what, void *arg)
 		log_info("%s: upstream %s: %s", s->peer, s->route->upstream,
 			 errs[0] != '\0' ? errs : strerror(err));
 	}
-	session_set_reason(s, "upstream", upstream_failure_text(UPSTREAM_RESET));
 	metrics_add(&s->rm->failures[UPSTREAM_RESET], 1);
-	session_up_close(s, UP_CLOSE_RESET);
-	if (s->route->abort_on_reset) {
-		s->code_logged = WS_CLOSE_ABNORMAL;
-		session_client_drop(s, true);
-		return;
-	}
-	session_send_close(s, upstream_failure_code(s->route, UPSTREAM_RESET),
-			   upstream_failure_text(UPSTREAM_RESET));
+	session_end(s, s->route->abort_on_reset ? SESSION_END_UPSTREAM_ABORTED
+						: SESSION_END_UPSTREAM_RESET);
 }
