@@ -116,9 +116,8 @@ session_up_failed(struct session *s, enum upstream_failure f, int err)
 	log_info("%s: %s %s: %s", s->peer, s->route->path,
 		 s->target != NULL ? s->target : s->route->upstream, reason);
 	metrics_add(&s->rm->failures[f], 1);
-	session_set_reason(s, "upstream", reason);
-	session_up_close(s, UP_CLOSE_RESET);
-	session_send_close(s, upstream_failure_code(s->route, f), reason);
+	session_end_detail(s, session_end_upstream(f),
+			   err != 0 ? strerror(err) : NULL);
 }
 
 /* The TLS handshake with the upstream failed: Close with code_tls, saying
@@ -129,10 +128,7 @@ session_up_tls_failed(struct session *s, enum upstream_failure f,
 {
 	log_info("%s: %s %s: %s: %s", s->peer, s->route->path,
 		 s->route->upstream, upstream_failure_text(f), detail);
-	session_set_reason(s, "upstream", upstream_failure_text(f));
-	session_up_close(s, UP_CLOSE_RESET);
-	session_send_close(s, upstream_failure_code(s->route, f),
-			   upstream_failure_text(f));
+	session_end(s, session_end_upstream(f));
 }
 
 /* upstream.c could not connect. */
